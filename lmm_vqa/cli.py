@@ -1,0 +1,129 @@
+"""`lmm-vqa` command line: thin wrappers that parse, call the library, print.
+
+Heavy imports (torch, transformers) happen inside the commands that need them, so
+`lmm-vqa --help` starts at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import sys
+from pathlib import Path
+
+from lmm_vqa.video import MEDIA_EXTENSIONS
+
+
+def expand_inputs(inputs: list[str]) -> list[str]:
+    """Files, folders (recursive, media extensions) and .txt/.csv lists of paths -> paths.
+
+    Paths that do not exist are kept, so that they get an error row instead of vanishing.
+    """
+    out = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            out += sorted(str(f) for f in p.rglob("*") if f.is_file() and f.suffix.lower() in MEDIA_EXTENSIONS)
+        elif p.suffix.lower() == ".txt" and p.is_file():
+            lines = [ln.strip() for ln in p.read_text().splitlines()]
+            out += [str(p.parent / ln) for ln in lines if ln and not ln.startswith("#")]
+        elif p.suffix.lower() == ".csv" and p.is_file():
+            with open(p, newline="") as f:
+                rows = list(csv.reader(f))
+            if not rows:
+                continue
+            col = rows[0].index("path") if "path" in rows[0] else 0
+            body = rows[1:] if "path" in rows[0] else rows
+            out += [str(p.parent / r[col]) for r in body if r and r[col].strip()]
+        else:
+            out.append(item)
+    seen, unique = set(), []
+    for path in out:  # keep the first of duplicates: one row per input
+        if os.path.abspath(path) not in seen:
+            seen.add(os.path.abspath(path))
+            unique.append(path)
+    return unique
+
+
+def add_scorer_args(p: argparse.ArgumentParser) -> None:
+    """Flags shared by the commands that load a model; None means 'from scorer.json or default'."""
+    p.add_argument("--model", help="checkpoint folder or Hugging Face hub id")
+    p.add_argument("--frames", help="keyframe sampling: fps:F (default fps:1), uniform:N or keyframes")
+    p.add_argument("--max-frames", type=int, help="at most this many keyframes per video (default 16)")
+    p.add_argument("--mode", choices=["frame", "clip"],
+                   help="frame: score each keyframe and average (default); clip: all keyframes in one prompt")
+    p.add_argument("--prompt", help="a prompt name from prompts/ or a prompt file")
+    p.add_argument("--device", help="cuda, cuda:1, cpu, ... (default: cuda if available)")
+    p.add_argument("--dtype", choices=["bf16", "fp16", "fp32"], help="default: bf16 on GPU, fp32 on CPU")
+
+
+def load_scorer_from_args(args):
+    from lmm_vqa.scoring import load_scorer
+
+    if not args.model:
+        raise SystemExit("error: --model is required (a checkpoint folder or hub id)")
+    return load_scorer(args.model, device=args.device, dtype=args.dtype, mode=args.mode, frames=args.frames,
+                       max_frames=args.max_frames, prompt=args.prompt)
+
+
+def cmd_score(args) -> int:
+    from tqdm import tqdm
+
+    from lmm_vqa.results import ResultWriter, path_key
+
+    paths = expand_inputs(args.inputs)
+    if not paths:
+        print("error: no input videos found", file=sys.stderr)
+        return 1
+    scorer = load_scorer_from_args(args)
+    failed = scored = 0
+    with ResultWriter(args.out, scorer.levels.words) as writer:
+        todo = [p for p in paths if path_key(p) not in writer.done]
+        if len(todo) < len(paths):
+            print(f"resuming {args.out}: {len(paths) - len(todo)} of {len(paths)} inputs already scored",
+                  file=sys.stderr)
+        bar = tqdm(total=len(todo), unit="video", desc="scoring", disable=args.quiet)
+        for row in scorer.score_paths(todo, batch_size=args.batch_size, num_workers=args.workers):
+            writer.write(row)
+            if row["status"] == "ok":
+                scored += 1
+            else:
+                failed += 1
+                bar.write(f"failed: {row['path']}: {row['error']}")
+            bar.update(1)
+            bar.set_postfix(failed=failed)
+        bar.close()
+    skipped = len(paths) - len(todo)
+    print(f"{scored + skipped}/{len(paths)} scored, {failed} failed -> {args.out}")
+    return 1 if failed else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lmm-vqa", description="Video quality assessment with multimodal LLMs.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("score", help="score videos and images; one row per input",
+                       description="Score videos and images with a Q-Align-style LMM.")
+    p.add_argument("inputs", nargs="+", help="video/image files, folders (recursive), or .txt/.csv lists of paths")
+    add_scorer_args(p)
+    p.add_argument("--out", default="results.csv", help="results file, .csv or .jsonl; rerun to resume "
+                                                        "(default: results.csv)")
+    p.add_argument("--batch-size", type=int, default=8, help="prompts per forward pass (default 8)")
+    p.add_argument("--workers", type=int, default=2, help="video decoding threads (default 2)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_score)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

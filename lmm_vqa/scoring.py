@@ -1,0 +1,307 @@
+"""Scorer: video -> keyframes -> prompt -> level log-probabilities -> score.
+
+The score is Q-Align's: the probabilities of the level words as the next tokens after
+"The quality of the video is", renormalised over the levels, dotted with the level values.
+Level words that are several tokens are scored exactly, as the product of their tokens'
+conditional probabilities, continuing from the prompt's KV cache.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+import torch
+
+from lmm_vqa.levels import DEFAULT_LEVELS, LevelSet, score_from_probs
+from lmm_vqa.prompts import load_scoring_prompt
+from lmm_vqa.video import Frames, Sampling, load_frames
+
+SCORER_FILE = "scorer.json"
+
+
+@dataclass
+class ScorerConfig:
+    """Settings that travel with a checkpoint as `scorer.json`; CLI flags override them."""
+
+    mode: str = "frame"  # "frame": each keyframe its own prompt, probabilities averaged; "clip": all in one prompt
+    frames: str = "fps:1"  # keyframe sampling: fps:F | uniform:N | keyframes
+    max_frames: int = 16  # cap on keyframes per video
+    prompt: str | None = None  # a prompts/ name or file; None: score_frame or score_clip by mode
+    question: str | None = None  # explicit prompt text; set from `prompt` when None
+    answer_prefix: str | None = None
+    levels: dict = field(default_factory=DEFAULT_LEVELS.to_json)  # {word: value}, worst to best
+
+    def __post_init__(self):
+        if self.mode not in ("frame", "clip"):
+            raise ValueError(f"mode must be 'frame' or 'clip', got {self.mode!r}")
+        Sampling.parse(self.frames, self.max_frames)  # validate early
+        LevelSet.from_json(self.levels)
+        if self.question is None or self.answer_prefix is None:
+            p = load_scoring_prompt(self.prompt or f"score_{self.mode}")
+            self.question = p.question if self.question is None else self.question
+            self.answer_prefix = p.answer_prefix if self.answer_prefix is None else self.answer_prefix
+
+    @classmethod
+    def load(cls, folder: str | os.PathLike | None, **overrides) -> "ScorerConfig":
+        """scorer.json from `folder` when present, then the non-None overrides on top."""
+        values = {}
+        path = Path(folder) / SCORER_FILE if folder is not None else None
+        if path is not None and path.is_file():
+            values = json.loads(path.read_text())
+            unknown = set(values) - {f.name for f in fields(cls)}
+            if unknown:
+                raise ValueError(f"{path}: unknown keys {sorted(unknown)}")
+        overrides = {k: v for k, v in overrides.items() if v is not None}
+        if "prompt" in overrides or ("mode" in overrides and "prompt" not in values):
+            values.pop("question", None), values.pop("answer_prefix", None)
+        values.update(overrides)
+        return cls(**values)
+
+    def save(self, folder: str | os.PathLike) -> None:
+        (Path(folder) / SCORER_FILE).write_text(json.dumps(asdict(self), indent=2) + "\n")
+
+
+def resolve_level_tokens(tokenizer, answer_prefix: str, words: Iterable[str]) -> list[list[int]]:
+    """Token ids of each level word as it follows `answer_prefix` in an answer.
+
+    Tokenises the prefix alone and the prefix followed by " word", both without special tokens,
+    and keeps what the word adds: right for tokenizers with a BOS token (Llama) and without (Qwen),
+    and for words that are several tokens.
+    """
+    prefix_ids = tokenizer(answer_prefix, add_special_tokens=False)["input_ids"]
+    out = []
+    for word in words:
+        ids = tokenizer(f"{answer_prefix} {word}", add_special_tokens=False)["input_ids"]
+        if ids[: len(prefix_ids)] != prefix_ids or len(ids) == len(prefix_ids):
+            raise ValueError(f"cannot isolate the tokens of level word {word!r} after {answer_prefix!r}: "
+                             f"the tokenizer merges them across the boundary ({prefix_ids} vs {ids})")
+        out.append(ids[len(prefix_ids):])
+    return out
+
+
+def _model_device(model) -> torch.device:
+    return next(model.parameters()).device
+
+
+def _inner_model(model):
+    """The model that holds `rope_deltas` (M-RoPE families), through a peft wrapper if any."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return getattr(base, "model", base)
+
+
+class Scorer:
+    def __init__(self, model, processor, config: ScorerConfig, name: str = ""):
+        self.model = model.eval()
+        self.processor = processor
+        self.config = config
+        self.name = name
+        self.levels = LevelSet.from_json(config.levels)
+        self.sampling = Sampling.parse(config.frames, config.max_frames)
+        self.tokenizer = processor.tokenizer
+        self.tokenizer.padding_side = "left"  # the answer position is the last one in every row
+        self.level_ids = resolve_level_tokens(self.tokenizer, config.answer_prefix, self.levels.words)
+        firsts = [ids[0] for ids in self.level_ids]
+        # Exact whole-word probabilities are needed when a word is several tokens or two words share
+        # a first token; otherwise the first token's probability is already the word's.
+        self.exact = any(len(ids) > 1 for ids in self.level_ids) or len(set(firsts)) < len(firsts)
+        self.mrope = hasattr(_inner_model(model), "rope_deltas")
+
+    # ------------------------------------------------------------------ prompts
+
+    def render_prompt(self, num_images: int, question: str | None = None, answer_prefix: str | None = None) -> str:
+        content = [{"type": "image"} for _ in range(num_images)]
+        content.append({"type": "text", "text": question or self.config.question})
+        text = self.processor.apply_chat_template([{"role": "user", "content": content}],
+                                                  add_generation_prompt=True, tokenize=False)
+        answer = self.config.answer_prefix if answer_prefix is None else answer_prefix
+        if not answer:
+            return text
+        return text + ("" if text.endswith((" ", "\n")) else " ") + answer
+
+    def encode(self, texts: list[str], images: list[np.ndarray]) -> dict:
+        inputs = self.processor(text=texts, images=images, return_tensors="pt", padding=True)
+        device, dtype = _model_device(self.model), self.model.dtype
+        return {k: (v.to(device, dtype) if v.is_floating_point() else v.to(device)) for k, v in inputs.items()}
+
+    # ------------------------------------------------------------------ the core
+
+    @torch.no_grad()
+    def level_logprobs(self, inputs: dict) -> torch.Tensor:
+        """log P(level word | prompt) for each row and level: (B, L) float32, not renormalised."""
+        mask = inputs["attention_mask"]
+        extra = {} if self.mrope else {"position_ids": (mask.cumsum(-1) - 1).clamp(min=0)}
+        out = self.model(**inputs, **extra, use_cache=self.exact, logits_to_keep=1)
+        logp = out.logits[:, -1].float().log_softmax(-1)  # (B, V)
+        total = logp[:, [ids[0] for ids in self.level_ids]].clone()  # (B, L)
+        if not self.exact:
+            return total
+        cache, length = out.past_key_values, mask.shape[1]
+        deltas = getattr(_inner_model(self.model), "rope_deltas", None) if self.mrope else None
+        for level, ids in enumerate(self.level_ids):
+            if len(ids) == 1:
+                continue
+            rest = torch.tensor(ids, device=mask.device)
+            steps = len(ids) - 1
+            ext_mask = torch.cat([mask, mask.new_ones(mask.shape[0], steps)], dim=1)
+            pos = (ext_mask.cumsum(-1) - 1)[:, length:]  # (B, steps): real-token positions, padding skipped
+            if deltas is not None:
+                pos = pos[None] + deltas  # M-RoPE: text positions shifted past the vision grid, (1, B, steps)
+            step = self.model(input_ids=rest[:-1].expand(mask.shape[0], steps), attention_mask=ext_mask,
+                              position_ids=pos, past_key_values=cache, use_cache=True,
+                              cache_position=torch.arange(length, length + steps, device=mask.device))
+            step_logp = step.logits.float().log_softmax(-1)  # (B, steps, V)
+            total[:, level] += step_logp[:, torch.arange(steps), rest[1:]].sum(-1)
+            cache.crop(-steps)  # back to the prompt alone for the next word
+        return total
+
+    def level_probs(self, texts: list[str], images: list[np.ndarray]) -> np.ndarray:
+        """(B, L) probabilities over the levels for a batch of rendered prompts."""
+        logp = self.level_logprobs(self.encode(texts, images))
+        return logp.softmax(-1).cpu().numpy().astype(np.float64)
+
+    # ------------------------------------------------------------------ videos
+
+    def load(self, path) -> Frames:
+        return load_frames(path, self.sampling)
+
+    def score_video(self, path, batch_size: int = 8) -> dict:
+        """One result row for one video (or image); never raises for a bad input."""
+        return next(self.score_paths([path], batch_size=batch_size))
+
+    def score_paths(self, paths: Iterable, batch_size: int = 8, num_workers: int = 2) -> Iterator[dict]:
+        """Result rows in input order. Decoding runs ahead in threads while the model works;
+        in frame mode, frames of consecutive videos share batches."""
+        state = _BatchState()
+        with ThreadPoolExecutor(max(1, num_workers)) as pool:
+            for row, decoded, started in self._decode_ahead(pool, paths, lookahead=max(2, 2 * num_workers)):
+                state.add(row, decoded, started, 1 if decoded is None or self.config.mode == "clip"
+                          else len(decoded.frames))
+                yield from self._run_batches(state, batch_size, final=False)
+            yield from self._run_batches(state, batch_size, final=True)
+
+    def _decode_ahead(self, pool, paths, lookahead):
+        """(row, frames or None, start time) in input order, decoding up to `lookahead` ahead."""
+        def work(path):
+            started = time.perf_counter()
+            row = {"path": str(path), "status": "ok", "error": ""}
+            try:
+                return row, self.load(path), started
+            except ValueError as e:
+                row.update(status="error", error=str(e))
+                return row, None, started
+
+        queue = []
+        for path in paths:
+            queue.append(pool.submit(work, path))
+            if len(queue) > lookahead:
+                yield queue.pop(0).result()
+        for fut in queue:
+            yield fut.result()
+
+    def _run_batches(self, state: "_BatchState", batch_size: int, final: bool) -> Iterator[dict]:
+        """Run full batches (every queued item when `final`), then yield the rows now complete."""
+        while state.items and (len(state.items) >= batch_size or final):
+            batch = state.take(batch_size)
+            prompts = []  # (text, images) per item
+            for vid, frame in batch:
+                frames = state.videos[vid][1].frames
+                chosen = list(frames) if self.config.mode == "clip" else [frames[frame]]
+                prompts.append((self.render_prompt(len(chosen)), chosen))
+            out = self._probs_or_errors(prompts)
+            for (vid, frame), p in zip(batch, out):
+                state.done(vid, frame, p)
+        for row, decoded, results, started in state.pop_complete():
+            if decoded is None:
+                row["seconds"] = round(time.perf_counter() - started, 3)
+                yield row
+            else:
+                yield self._finish(row, decoded, results, started)
+
+    def _probs_or_errors(self, prompts: list[tuple[str, list]]) -> list:
+        """Level probabilities (L,) per prompt; where a batch fails, each prompt is retried alone so
+        one bad input does not fail its batch-mates, and its own exception takes its place."""
+        try:
+            return list(self.level_probs([t for t, _ in prompts], [im for _, ims in prompts for im in ims]))
+        except (ValueError, RuntimeError) as e:  # an image the processor cannot take, out of memory, ...
+            if len(prompts) == 1:
+                return [e]
+            return [self._probs_or_errors([p])[0] for p in prompts]
+
+    def _finish(self, row, decoded: Frames, frame_probs: list, started: float) -> dict:
+        errors = [p for p in frame_probs if isinstance(p, Exception)]
+        row["num_frames"] = len(decoded.frames)
+        if errors:
+            row.update(status="error", error=f"model failed: {errors[0]}")
+        else:
+            per_frame = np.stack(frame_probs)  # (T, L), or (1, L) in clip mode
+            p = per_frame.mean(0)
+            score = score_from_probs(p, self.levels)
+            row.update(score=round(score, 6), score_01=round(float(self.levels.normalise(score)), 6))
+            row.update({f"p_{w}": round(float(x), 6) for w, x in zip(self.levels.words, p)})
+            if self.config.mode == "frame":
+                row["frame_scores"] = [round(score_from_probs(q, self.levels), 6) for q in per_frame]
+        row["seconds"] = round(time.perf_counter() - started, 3)
+        return row
+
+
+# ---------------------------------------------------------------------- loading
+
+def default_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def load_scorer(model: str | os.PathLike, device: str | None = None, dtype: str | None = None,
+                **overrides) -> Scorer:
+    """Load a checkpoint (folder or hub id) and its scorer.json; `overrides` are ScorerConfig fields."""
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    device = device or default_device()
+    torch_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32, None: None}[dtype]
+    if torch_dtype is None:
+        torch_dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
+    folder = Path(model) if Path(model).is_dir() else None
+    config = ScorerConfig.load(folder, **overrides)
+    processor = AutoProcessor.from_pretrained(model)
+    net = AutoModelForImageTextToText.from_pretrained(model, dtype=torch_dtype, attn_implementation="sdpa")
+    return Scorer(net.to(device), processor, config, name=str(model))
+
+
+class _BatchState:
+    """Videos in flight, in input order, and their (video, frame) items waiting for the model."""
+
+    def __init__(self):
+        self.videos: dict[int, tuple] = {}  # vid -> (row, frames or None, started); dicts keep order
+        self.results: dict[int, list] = {}  # vid -> per-item results, by frame
+        self.todo: dict[int, int] = {}  # vid -> items not yet run
+        self.items: list[tuple[int, int]] = []
+        self.next_vid = 0
+
+    def add(self, row, decoded, started, num_items):
+        vid, self.next_vid = self.next_vid, self.next_vid + 1
+        self.videos[vid] = (row, decoded, started)
+        self.results[vid] = [None] * num_items
+        self.todo[vid] = 0 if decoded is None else num_items
+        if decoded is not None:
+            self.items.extend((vid, i) for i in range(num_items))
+
+    def take(self, n):
+        batch, self.items = self.items[:n], self.items[n:]
+        return batch
+
+    def done(self, vid, frame, result):
+        self.results[vid][frame] = result
+        self.todo[vid] -= 1
+
+    def pop_complete(self):
+        while self.videos and self.todo[next(iter(self.videos))] == 0:
+            vid = next(iter(self.videos))
+            row, decoded, started = self.videos.pop(vid)
+            del self.todo[vid]
+            yield row, decoded, self.results.pop(vid), started

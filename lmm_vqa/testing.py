@@ -1,0 +1,166 @@
+"""Offline fixtures in the real formats: encoded videos and tiny random checkpoints.
+
+Used by the tests and the benchmarks. Nothing here downloads anything: a tiny checkpoint is a
+real `config.json` + `model.safetensors` + processor + chat template + a tokenizer trained
+here with `tokenizers`, loaded back through the same `from_pretrained` path as a hub model.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+# ----------------------------------------------------------------------------- videos
+
+CODECS = {"h264": ("libx264", ".mp4"), "hevc": ("libx265", ".mp4"), "vp9": ("libvpx-vp9", ".webm"),
+          "av1": ("libsvtav1", ".mkv")}
+
+
+def moving_pattern(num_frames: int, height: int, width: int, seed: int = 0) -> np.ndarray:
+    """(T, H, W, 3) uint8: a smooth colour field with a moving square, different per seed."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    phase = rng.uniform(0, 2 * np.pi, 3)
+    freq = rng.uniform(0.02, 0.15, 3)
+    out = np.empty((num_frames, height, width, 3), np.uint8)
+    side = max(2, min(height, width) // 4)
+    for t in range(num_frames):
+        for c in range(3):
+            out[t, :, :, c] = 127 + 120 * np.sin(freq[c] * (xx + 2 * t) + freq[(c + 1) % 3] * yy + phase[c])
+        y0 = (t * 3) % max(1, height - side)
+        x0 = (t * 5) % max(1, width - side)
+        out[t, y0:y0 + side, x0:x0 + side] = (255 - 40 * (seed % 5), 40 * (seed % 7), 200)
+    return out
+
+
+def write_video(path: str | os.PathLike, frames: np.ndarray, fps: int = 10, codec: str = "h264",
+                gop: int | None = None, crf: int | None = None) -> Path:
+    """Encode (T, H, W, 3) uint8 frames with PyAV. `codec` is a key of CODECS or an encoder name."""
+    import av
+
+    os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1 prints its whole configuration otherwise
+    encoder = CODECS.get(codec, (codec, None))[0]
+    path = Path(path)
+    # faststart puts the mp4 index first, so a truncated file still decodes in part.
+    with av.open(str(path), "w", options={"movflags": "faststart"} if path.suffix == ".mp4" else {}) as out:
+        stream = out.add_stream(encoder, rate=fps)
+        stream.height, stream.width = frames.shape[1:3]
+        stream.pix_fmt = "yuv420p"
+        options = {}
+        if gop:
+            stream.codec_context.gop_size = gop
+        if crf is not None:
+            options["crf"] = str(crf)
+        if encoder == "libx265":
+            options["x265-params"] = "log-level=error"
+        stream.options = options
+        for rgb in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path
+
+
+def write_test_videos(folder: str | os.PathLike) -> dict[str, Path]:
+    """A zoo of small real files, good and broken. Returns {name: path}."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {}
+    for i, codec in enumerate(CODECS):
+        # 64x64 keeps SVT-AV1 (minimum 64 px) happy and everything fast.
+        files[codec] = write_video(folder / f"{codec}{CODECS[codec][1]}", moving_pattern(20, 64, 64, seed=i),
+                                   codec=codec, gop=5)
+    files["odd_size"] = write_video(folder / "odd_size.mp4", moving_pattern(12, 50, 78, seed=7)[:, :, :, :],
+                                    codec="mpeg4")
+    files["portrait"] = write_video(folder / "portrait.mp4", moving_pattern(12, 96, 48, seed=8), codec="h264")
+    files["one_frame"] = write_video(folder / "one_frame.mp4", moving_pattern(1, 48, 64, seed=9), codec="h264")
+    from PIL import Image
+
+    files["image"] = folder / "still.png"
+    Image.fromarray(moving_pattern(1, 40, 56, seed=10)[0]).save(files["image"])
+    data = files["h264"].read_bytes()
+    files["truncated"] = folder / "truncated.mp4"
+    files["truncated"].write_bytes(data[: len(data) // 2])
+    files["zero_bytes"] = folder / "zero_bytes.mp4"
+    files["zero_bytes"].write_bytes(b"")
+    files["not_video"] = folder / "notes.mp4"
+    files["not_video"].write_text("this is a text file, not a video\n")
+    return files
+
+
+# ----------------------------------------------------------------------------- tokenizers
+
+_CORPUS = (
+    "How would you rate the quality of this video? The quality of the video is {w}. "
+    "Rate the quality of the image. The quality of the image is {w}. "
+    "Describe the quality of this video and explain why: blur, noise, compression blocks, exposure. "
+)
+
+
+def train_tokenizer(style: str, special_tokens: list[str], levels_single_token: bool = True, vocab_size: int = 1000):
+    """Train a small BPE tokenizer with `tokenizers`, wrapped as a transformers fast tokenizer.
+
+    style "llama": SentencePiece-like (metaspace, BOS `<s>` prepended). style "qwen": byte-level,
+    no BOS. With `levels_single_token=False` the level words are kept out of the corpus, so they
+    split into several tokens (and some share a first token).
+    """
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    words = ["excellent", "good", "fair", "poor", "bad", "high", "low", "medium", "perfect", "terrible"]
+    corpus = [_CORPUS.format(w=w if levels_single_token else "ok") for w in words] * 4
+    if levels_single_token:
+        corpus += [" ".join(words)] * 20
+    corpus += ["the a of is in and to with this that was it quality video image frame sharp clear dark"] * 8
+    if style == "llama":
+        tok = Tokenizer(models.BPE(unk_token="<unk>", byte_fallback=False))
+        tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first")
+        tok.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="first")
+        alphabet = sorted(set("".join(corpus)) | set("abcdefghijklmnopqrstuvwxyz") | {"▁"})
+        trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=special_tokens,
+                                      initial_alphabet=alphabet, show_progress=False)
+        tok.train_from_iterator(corpus, trainer)
+        bos = special_tokens[1]
+        tok.post_processor = processors.TemplateProcessing(single=f"{bos} $A", pair=f"{bos} $A {bos} $B",
+                                                           special_tokens=[(bos, tok.token_to_id(bos))])
+    else:
+        tok = Tokenizer(models.BPE())
+        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+        tok.decoder = decoders.ByteLevel()
+        trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=special_tokens,
+                                      initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+        tok.train_from_iterator(corpus, trainer)
+    return PreTrainedTokenizerFast(tokenizer_object=tok)
+
+
+# ----------------------------------------------------------------------------- checkpoints
+
+def build_tiny_checkpoint(family: str, folder: str | os.PathLike, levels_single_token: bool = True,
+                          seed: int = 0) -> Path:
+    """Save a tiny random checkpoint of a registered backbone family into `folder`."""
+    import torch
+
+    from lmm_vqa.backbones import BACKBONES
+
+    if family not in BACKBONES:
+        raise ValueError(f"unknown backbone family {family!r}; known: {sorted(BACKBONES)}")
+    spec = BACKBONES[family]
+    folder = Path(folder)
+    tokenizer = train_tokenizer(spec.tokenizer_style, spec.special_tokens, levels_single_token)
+    spec.configure_tokenizer(tokenizer)
+    processor = spec.build_tiny_processor(tokenizer)
+    config = spec.build_tiny_config(tokenizer)
+    torch.manual_seed(seed)
+    from transformers import AutoModelForImageTextToText
+
+    model = AutoModelForImageTextToText.from_config(config)
+    # Random init with std 0.02 gives near-uniform level probabilities; a larger scale on the head
+    # makes tiny models give distinct scores for distinct inputs, which the tests need.
+    with torch.no_grad():
+        model.get_output_embeddings().weight.normal_(0, 0.3)
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    return folder

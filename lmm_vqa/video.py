@@ -1,0 +1,174 @@
+"""Video file -> sampled frames (T, H, W, 3 uint8 RGB) and their timestamps.
+
+decord is tried first (fast seeking); PyAV decodes what decord cannot (AV1, odd containers,
+truncated streams). Images are one-frame videos.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v", ".y4m", ".ts", ".flv", ".mpg", ".mpeg", ".3gp")
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+MEDIA_EXTENSIONS = VIDEO_EXTENSIONS + IMAGE_EXTENSIONS
+
+
+class VideoError(ValueError):
+    """A file that cannot be read as a video: missing, empty, not a video, or no decodable frame."""
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """How keyframes are picked: `fps:F`, `uniform:N` or `keyframes`, at most `max_frames`."""
+
+    kind: str  # "fps" | "uniform" | "keyframes"
+    value: float = 0.0
+    max_frames: int = 16
+
+    @classmethod
+    def parse(cls, spec: str, max_frames: int = 16) -> "Sampling":
+        kind, _, arg = spec.strip().partition(":")
+        if max_frames < 1:
+            raise ValueError(f"max_frames must be >= 1, got {max_frames}")
+        if kind == "keyframes" and not arg:
+            return cls("keyframes", 0.0, max_frames)
+        if kind in ("fps", "uniform") and arg:
+            try:
+                value = float(arg)
+            except ValueError:
+                value = -1.0
+            if value > 0 and (kind == "fps" or value == int(value)):
+                return cls(kind, value, max_frames)
+        raise ValueError(f"bad frame sampling {spec!r}: use 'fps:F' (F > 0), 'uniform:N' (N >= 1) or 'keyframes'")
+
+    def __str__(self) -> str:
+        if self.kind == "keyframes":
+            return "keyframes"
+        return f"{self.kind}:{self.value:g}"
+
+
+@dataclass
+class Frames:
+    frames: np.ndarray  # (T, H, W, 3) uint8 RGB
+    timestamps_s: np.ndarray  # (T,) float seconds
+    indices: np.ndarray  # (T,) frame index in the stream
+    fps: float
+    decoder: str  # "decord" | "pyav" | "image"
+
+
+def select_indices(num_frames: int, fps: float, sampling: Sampling, keyframe_indices=None) -> np.ndarray:
+    """Frame indices to decode, sorted and unique, at most `sampling.max_frames` of them."""
+    if num_frames < 1:
+        return np.zeros(0, dtype=np.int64)
+    if sampling.kind == "fps":
+        # One frame every 1/F seconds starting at t=0, as Q-Align samples at 1 fps.
+        step = (fps if fps > 0 else 1.0) / sampling.value
+        count = max(1, math.ceil(num_frames / step))
+        idx = np.minimum(np.floor(np.arange(count) * step).astype(np.int64), num_frames - 1)
+    elif sampling.kind == "uniform":
+        count = int(sampling.value)
+        # Centres of `count` equal segments.
+        idx = np.floor((np.arange(count) + 0.5) * num_frames / count).astype(np.int64)
+    else:
+        idx = np.asarray(keyframe_indices if keyframe_indices is not None and len(keyframe_indices) else [0])
+        idx = idx[idx < num_frames]
+    idx = np.unique(idx)
+    if len(idx) > sampling.max_frames:
+        keep = np.floor((np.arange(sampling.max_frames) + 0.5) * len(idx) / sampling.max_frames).astype(np.int64)
+        idx = idx[keep]
+    return idx
+
+
+def load_frames(path: str | os.PathLike, sampling: Sampling | str = "fps:1", max_frames: int = 16) -> Frames:
+    """Decode the sampled frames of a video or image file.
+
+    Raises ValueError for a missing file, a file that is not a video, or no decodable frame.
+    """
+    if isinstance(sampling, str):
+        sampling = Sampling.parse(sampling, max_frames)
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise VideoError(f"no such file: {path}")
+    if os.path.getsize(path) == 0:
+        raise VideoError(f"empty file (0 bytes): {path}")
+    if path.lower().endswith(IMAGE_EXTENSIONS):
+        return _load_image(path)
+    errors = []
+    try:
+        return _load_decord(path, sampling)
+    except ImportError:
+        pass  # decord is x86-64 Linux only; PyAV handles everything it does, only slower
+    except Exception as e:  # decord raises its own DECORDError and RuntimeError subclasses
+        errors.append(f"decord: {e}".splitlines()[0])
+    try:
+        return _load_pyav(path, sampling)
+    except VideoError:
+        raise
+    except Exception as e:  # av.error.FFmpegError and its many subclasses
+        errors.append(f"pyav: {getattr(e, 'strerror', None) or e}".splitlines()[0])
+    raise VideoError(f"not a decodable video: {path} ({'; '.join(errors)})")
+
+
+def _load_image(path: str) -> Frames:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            rgb = np.asarray(im.convert("RGB"))
+    except (UnidentifiedImageError, OSError) as e:
+        raise VideoError(f"not a decodable image: {path} ({e})") from None
+    return Frames(rgb[None], np.zeros(1), np.zeros(1, dtype=np.int64), 0.0, "image")
+
+
+def _load_decord(path: str, sampling: Sampling) -> Frames:
+    import decord
+
+    vr = decord.VideoReader(path, ctx=decord.cpu(0), num_threads=1)
+    num_frames, fps = len(vr), float(vr.get_avg_fps())
+    keys = vr.get_key_indices() if sampling.kind == "keyframes" else None
+    idx = select_indices(num_frames, fps, sampling, keys)
+    if len(idx) == 0:
+        raise RuntimeError("no frames")
+    frames = vr.get_batch(idx.tolist()).asnumpy()
+    ts = idx / fps if fps > 0 else np.zeros(len(idx))
+    return Frames(frames, ts.astype(np.float64), idx, fps, "decord")
+
+
+def _load_pyav(path: str, sampling: Sampling) -> Frames:
+    import av
+
+    with av.open(path) as container:
+        if not container.streams.video:
+            raise VideoError(f"no video stream in {path}")
+        stream = container.streams.video[0]
+        fps = float(stream.average_rate or stream.guessed_rate or 0.0)
+        # Demux once (no decoding) to count frames and find the I-frames.
+        keys, num_frames = [], 0
+        for packet in container.demux(stream):
+            if packet.size == 0:
+                continue
+            if packet.is_keyframe:
+                keys.append(num_frames)
+            num_frames += 1
+    idx = select_indices(num_frames, fps, sampling, np.asarray(keys, dtype=np.int64))
+    wanted, frames, times, got = set(idx.tolist()), [], [], []
+    with av.open(path) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        try:
+            for i, frame in enumerate(container.decode(stream)):
+                if i in wanted:
+                    frames.append(frame.to_ndarray(format="rgb24"))
+                    times.append(float(frame.time) if frame.time is not None else (i / fps if fps else 0.0))
+                    got.append(i)
+                    if len(got) == len(wanted):
+                        break
+        except av.error.InvalidDataError:
+            pass  # a truncated stream: keep the frames decoded before the damage
+    if not frames:
+        raise VideoError(f"no decodable frames in {path}")
+    return Frames(np.stack(frames), np.asarray(times), np.asarray(got, dtype=np.int64), fps, "pyav")
