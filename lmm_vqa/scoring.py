@@ -59,13 +59,19 @@ class ScorerConfig:
             if unknown:
                 raise ValueError(f"{path}: unknown keys {sorted(unknown)}")
         overrides = {k: v for k, v in overrides.items() if v is not None}
-        if "prompt" in overrides or ("mode" in overrides and "prompt" not in values):
+        if "prompt" in overrides:
             values.pop("question", None), values.pop("answer_prefix", None)
         values.update(overrides)
         return cls(**values)
 
     def save(self, folder: str | os.PathLike) -> None:
-        (Path(folder) / SCORER_FILE).write_text(json.dumps(asdict(self), indent=2) + "\n")
+        """Write scorer.json. The prompt text is stored only where it is not the named (or the
+        mode's default) prompt file's, so a later mode override still picks the matching prompt."""
+        values = asdict(self)
+        named = load_scoring_prompt(self.prompt or f"score_{self.mode}")
+        if (named.question, named.answer_prefix) == (self.question, self.answer_prefix):
+            del values["question"], values["answer_prefix"]
+        (Path(folder) / SCORER_FILE).write_text(json.dumps(values, indent=2) + "\n")
 
 
 def resolve_level_tokens(tokenizer, answer_prefix: str, words: Iterable[str]) -> list[list[int]]:

@@ -49,12 +49,15 @@ def write_video(path: str | os.PathLike, frames: np.ndarray, fps: int = 10, code
         stream.height, stream.width = frames.shape[1:3]
         stream.pix_fmt = "yuv420p"
         options = {}
+        fixed_gop = f"keyint={gop}:min-keyint={gop}:scenecut=0:" if gop else ""  # I-frames exactly every `gop`
         if gop:
             stream.codec_context.gop_size = gop
         if crf is not None:
             options["crf"] = str(crf)
+        if encoder == "libx264" and gop:
+            options["x264-params"] = fixed_gop[:-1]
         if encoder == "libx265":
-            options["x265-params"] = "log-level=error"
+            options["x265-params"] = fixed_gop + "log-level=error"
         stream.options = options
         for rgb in frames:
             for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")):

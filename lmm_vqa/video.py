@@ -129,16 +129,22 @@ def _load_decord(path: str, sampling: Sampling) -> Frames:
 
     vr = decord.VideoReader(path, ctx=decord.cpu(0), num_threads=1)
     num_frames, fps = len(vr), float(vr.get_avg_fps())
-    keys = vr.get_key_indices() if sampling.kind == "keyframes" else None
+    # decord's get_key_indices counts in decode order, wrong with B-frames; the demux scan is right.
+    keys = scan_packets(path)[1] if sampling.kind == "keyframes" else None
     idx = select_indices(num_frames, fps, sampling, keys)
     if len(idx) == 0:
         raise RuntimeError("no frames")
-    frames = vr.get_batch(idx.tolist()).asnumpy()
+    frames = np.array(vr.get_batch(idx.tolist()).asnumpy())  # decord's array is read-only
     ts = idx / fps if fps > 0 else np.zeros(len(idx))
     return Frames(frames, ts.astype(np.float64), idx, fps, "decord")
 
 
-def _load_pyav(path: str, sampling: Sampling) -> Frames:
+def scan_packets(path: str) -> tuple[int, np.ndarray, float]:
+    """(number of frames, display-order indices of the I-frames, fps) from one demux pass, no decoding.
+
+    Packets arrive in decode order; with B-frames that differs from display order, so a
+    keyframe's index is the rank of its timestamp among all frames' timestamps.
+    """
     import av
 
     with av.open(path) as container:
@@ -146,15 +152,21 @@ def _load_pyav(path: str, sampling: Sampling) -> Frames:
             raise VideoError(f"no video stream in {path}")
         stream = container.streams.video[0]
         fps = float(stream.average_rate or stream.guessed_rate or 0.0)
-        # Demux once (no decoding) to count frames and find the I-frames.
-        keys, num_frames = [], 0
-        for packet in container.demux(stream):
+        stamps, is_key = [], []
+        for order, packet in enumerate(container.demux(stream)):
             if packet.size == 0:
                 continue
-            if packet.is_keyframe:
-                keys.append(num_frames)
-            num_frames += 1
-    idx = select_indices(num_frames, fps, sampling, np.asarray(keys, dtype=np.int64))
+            stamps.append(packet.pts if packet.pts is not None else (packet.dts if packet.dts is not None else order))
+            is_key.append(bool(packet.is_keyframe))
+    display_rank = np.argsort(np.argsort(np.asarray(stamps), kind="stable"), kind="stable")
+    return len(stamps), np.sort(display_rank[np.asarray(is_key, dtype=bool)]).astype(np.int64), fps
+
+
+def _load_pyav(path: str, sampling: Sampling) -> Frames:
+    import av
+
+    num_frames, keys, fps = scan_packets(path)
+    idx = select_indices(num_frames, fps, sampling, keys)
     wanted, frames, times, got = set(idx.tolist()), [], [], []
     with av.open(path) as container:
         stream = container.streams.video[0]

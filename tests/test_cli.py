@@ -1,0 +1,98 @@
+import csv
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from lmm_vqa.cli import expand_inputs, main
+from lmm_vqa.results import read_rows
+
+
+@pytest.fixture()
+def mixed_folder(videos, tmp_path):
+    folder = tmp_path / "in"
+    (folder / "sub").mkdir(parents=True)
+    for key in ("h264", "av1", "zero_bytes", "not_video", "truncated"):
+        shutil.copy(videos[key], folder / videos[key].name)
+    shutil.copy(videos["image"], folder / "sub" / "still.png")
+    (folder / "readme.md").write_text("not media, not an input")
+    return folder
+
+
+def test_score_folder_mixing_good_and_broken_files(checkpoint, mixed_folder, tmp_path, capsys):
+    out = tmp_path / "results.csv"
+    code = main(["score", str(mixed_folder), "--model", str(checkpoint("llava")), "--out", str(out), "--quiet"])
+    assert code == 1  # some inputs failed
+    rows = read_rows(out)
+    assert len(rows) == 6  # one row per media file, none dropped, readme.md ignored
+    status = {r["path"].rsplit("/", 1)[1]: r["status"] for r in rows}
+    assert status == {"h264.mp4": "ok", "av1.mkv": "ok", "zero_bytes.mp4": "error", "notes.mp4": "error",
+                      "truncated.mp4": "ok", "still.png": "ok"}
+    for r in rows:
+        assert (r["error"] == "") == (r["status"] == "ok")
+        assert float(r["seconds"]) >= 0
+        if r["status"] == "ok":
+            assert 1 <= float(r["score"]) <= 5 and int(r["num_frames"]) >= 1
+            assert len(json.loads(r["frame_scores"])) == int(r["num_frames"])
+    assert "4/6 scored, 2 failed" in capsys.readouterr().out
+
+
+def test_resume_skips_ok_rows_and_retries_errors(checkpoint, mixed_folder, tmp_path):
+    out = tmp_path / "results.jsonl"
+    model = str(checkpoint("qwen2_vl"))
+    # A run that was interrupted after two videos, one of which had failed.
+    main(["score", str(mixed_folder / "h264.mp4"), "--model", model, "--out", str(out), "--quiet"])
+    with open(out, "a") as f:
+        f.write(json.dumps({"path": str(mixed_folder / "av1.mkv"), "status": "error", "error": "killed"}) + "\n")
+    first = read_rows(out)[0]
+    code = main(["score", str(mixed_folder), "--model", model, "--out", str(out), "--quiet"])
+    rows = read_rows(out)
+    assert code == 1 and len(rows) == 6
+    assert rows[0] == first  # kept as it was, not recomputed
+    assert sum(r["path"].endswith("av1.mkv") for r in rows) == 1
+    assert next(r for r in rows if r["path"].endswith("av1.mkv"))["status"] == "ok"
+    # Nothing left to do except the broken files.
+    main(["score", str(mixed_folder), "--model", model, "--out", str(out), "--quiet"])
+    assert len(read_rows(out)) == 6
+
+
+def test_all_ok_exits_zero_and_list_inputs(checkpoint, videos, tmp_path):
+    listing = tmp_path / "list.txt"
+    listing.write_text(f"{videos['h264']}\n# a comment\n\n{videos['vp9']}\n")
+    table = tmp_path / "list.csv"
+    with open(table, "w", newline="") as f:
+        csv.writer(f).writerows([["path", "mos"], [str(videos["hevc"]), "3.2"], [str(videos["h264"]), "4"]])
+    assert expand_inputs([str(listing), str(table)]) == [str(videos[k]) for k in ("h264", "vp9", "hevc")]
+    out = tmp_path / "r.csv"
+    code = main(["score", str(listing), str(table), "--model", str(checkpoint("llava_onevision")),
+                 "--out", str(out), "--mode", "clip", "--frames", "uniform:2", "--batch-size", "2", "--quiet"])
+    assert code == 0
+    assert [r["status"] for r in read_rows(out)] == ["ok"] * 3
+
+
+def test_missing_input_gets_an_error_row(checkpoint, tmp_path):
+    out = tmp_path / "r.csv"
+    assert main(["score", str(tmp_path / "gone.mp4"), "--model", str(checkpoint("llava")), "--out", str(out),
+                 "--quiet"]) == 1
+    (row,) = read_rows(out)
+    assert row["status"] == "error" and "no such file" in row["error"]
+
+
+def test_bad_flags_fail_clearly(checkpoint, videos, tmp_path, capsys):
+    assert main(["score", str(videos["h264"]), "--model", str(checkpoint("llava")), "--frames", "every:2",
+                 "--out", str(tmp_path / "r.csv")]) == 2
+    assert "bad frame sampling" in capsys.readouterr().err
+    assert main(["score", str(videos["h264"]), "--model", str(checkpoint("llava")),
+                 "--out", str(tmp_path / "r.txt")]) == 2
+    assert ".csv or .jsonl" in capsys.readouterr().err
+
+
+def test_help_imports_no_torch():
+    code = ("import sys; from lmm_vqa import cli\n"
+            "try:\n    cli.main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "assert 'torch' not in sys.modules, 'torch imported'")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "score" in result.stdout

@@ -1,0 +1,129 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+from conftest import FAMILIES
+from transformers import AutoTokenizer
+
+from lmm_vqa import load_scorer
+from lmm_vqa.levels import DEFAULT_LEVELS, LevelSet, probs_to_score
+from lmm_vqa.scoring import ScorerConfig, resolve_level_tokens
+
+
+@pytest.mark.parametrize("mode", ["frame", "clip"])
+@pytest.mark.parametrize("family", FAMILIES)
+def test_every_family_scores_in_both_modes(family, mode, checkpoint, videos):
+    scorer = load_scorer(checkpoint(family), mode=mode, frames="fps:4", max_frames=4)
+    paths = [videos["h264"], videos["portrait"], videos["image"], videos["av1"]]
+    rows = list(scorer.score_paths(paths, batch_size=3))
+    assert [r["path"] for r in rows] == [str(p) for p in paths]
+    for r in rows:
+        assert r["status"] == "ok", r["error"]
+        p = np.array([r[f"p_{w}"] for w in DEFAULT_LEVELS.words])
+        assert p.sum() == pytest.approx(1, abs=1e-5) and (p >= 0).all()
+        assert r["score"] == pytest.approx(float(p @ np.arange(1, 6)), abs=1e-5)
+        assert r["score_01"] == pytest.approx((r["score"] - 1) / 4, abs=1e-5)
+        if mode == "frame":
+            assert len(r["frame_scores"]) == r["num_frames"]
+            assert min(r["frame_scores"]) - 1e-6 <= r["score"] <= max(r["frame_scores"]) + 1e-6
+    assert [r["num_frames"] for r in rows] == [4, 4, 1, 4]
+    # Different videos get different scores: the images reach the prediction.
+    assert len({round(r["score"], 6) for r in rows}) == len(rows)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("single", [True, False])
+def test_batch_size_does_not_change_scores(family, single, checkpoint, videos):
+    # Mixed frame sizes across videos make batches padded (Qwen, OneVision); multi-token levels
+    # exercise the KV-cache continuation under padding.
+    scorer = load_scorer(checkpoint(family, single), frames="fps:5", max_frames=3)
+    paths = [videos[k] for k in ("h264", "odd_size", "portrait", "image", "one_frame")]
+    ref = [r["score"] for r in scorer.score_paths(paths, batch_size=1)]
+    for bs in (2, 7):
+        got = [r["score"] for r in scorer.score_paths(paths, batch_size=bs)]
+        np.testing.assert_allclose(got, ref, atol=1e-3)
+
+
+@pytest.mark.parametrize("family", ["llava", "qwen2_vl"])
+def test_multi_token_levels_are_exact_word_probabilities(family, checkpoint, videos):
+    """KV-cache continuation == log P(word) computed by teacher forcing without a cache."""
+    scorer = load_scorer(checkpoint(family, levels_single_token=False))
+    assert scorer.exact and any(len(ids) > 1 for ids in scorer.level_ids)
+    frame = scorer.load(videos["h264"]).frames[0]
+    inputs = scorer.encode([scorer.render_prompt(1)], [frame])
+    fast = scorer.level_logprobs(inputs)[0]
+    for level, ids in enumerate(scorer.level_ids):
+        full = dict(inputs)
+        extra = torch.tensor([ids])
+        full["input_ids"] = torch.cat([inputs["input_ids"], extra], 1)
+        for key in ("attention_mask", "mm_token_type_ids"):
+            if key in inputs:
+                fill = torch.ones_like(extra) if key == "attention_mask" else torch.zeros_like(extra)
+                full[key] = torch.cat([inputs[key], fill], 1)
+        with torch.no_grad():
+            logp = scorer.model(**full).logits[0].float().log_softmax(-1)
+        n = inputs["input_ids"].shape[1]
+        slow = sum(logp[n - 1 + i, t] for i, t in enumerate(ids))
+        assert fast[level].item() == pytest.approx(slow.item(), abs=1e-4)
+
+
+def _tokenizer(checkpoint, family, single):
+    return AutoTokenizer.from_pretrained(checkpoint(family, single))
+
+
+@pytest.mark.parametrize("family", ["llava", "qwen2_vl"])
+def test_level_tokens_with_and_without_bos(family, checkpoint):
+    tok = _tokenizer(checkpoint, family, True)
+    has_bos = tok("x")["input_ids"][0] == tok.bos_token_id if tok.bos_token_id is not None else False
+    assert has_bos == (family == "llava")  # Llama prepends <s>; Qwen has no BOS
+    ids = resolve_level_tokens(tok, "The quality of the video is", DEFAULT_LEVELS.words)
+    assert all(len(i) == 1 for i in ids)
+    for word, (i,) in zip(DEFAULT_LEVELS.words, ids):
+        assert tok.decode([i]).strip() == word  # the word itself, never the BOS (Q-Align's id_[1] pitfall)
+
+
+def test_multi_token_words_and_shared_first_tokens(checkpoint):
+    tok = _tokenizer(checkpoint, "llava", False)
+    ids = resolve_level_tokens(tok, "The quality of the video is", DEFAULT_LEVELS.words)
+    assert any(len(i) > 1 for i in ids)
+    assert len({i[0] for i in ids}) < len(ids)
+    for word, i in zip(DEFAULT_LEVELS.words, ids):
+        assert tok.decode(i).strip() == word
+
+
+def test_scorer_json_travels_with_checkpoint_and_flags_override(checkpoint, tmp_path, videos):
+    import shutil
+
+    folder = tmp_path / "ckpt"
+    shutil.copytree(checkpoint("qwen2_vl"), folder)
+    levels = {"terrible": 0, "bad": 25, "fair": 50, "good": 75, "perfect": 100}
+    ScorerConfig(mode="clip", frames="uniform:3", max_frames=3, levels=levels).save(folder)
+    scorer = load_scorer(folder)
+    assert scorer.config.mode == "clip" and scorer.levels.values == (0, 25, 50, 75, 100)
+    row = scorer.score_video(videos["h264"])
+    assert row["num_frames"] == 3 and 0 <= row["score"] <= 100 and "p_perfect" in row
+    assert "The quality of the video is" == scorer.config.answer_prefix
+    overridden = load_scorer(folder, mode="frame", frames="fps:1")
+    assert overridden.config.mode == "frame" and overridden.config.answer_prefix == "The quality of the image is"
+    (folder / "scorer.json").write_text(json.dumps({"mode": "clip", "colour": "blue"}))
+    with pytest.raises(ValueError, match="unknown keys"):
+        load_scorer(folder)
+
+
+def test_score_video_reports_bad_inputs_as_rows(checkpoint, videos, tmp_path):
+    scorer = load_scorer(checkpoint("llava"))
+    for key in ("zero_bytes", "not_video"):
+        row = scorer.score_video(videos[key])
+        assert row["status"] == "error" and row["error"] and "score" not in row
+    assert scorer.score_video(tmp_path / "missing.mp4")["error"].startswith("no such file")
+
+
+def test_level_set_validation_and_score():
+    with pytest.raises(ValueError, match="increase"):
+        LevelSet(("a", "b"), (2.0, 1.0))
+    with pytest.raises(ValueError, match="distinct"):
+        LevelSet(("a", "a"), (1.0, 2.0))
+    levels = LevelSet.from_json({"excellent": 5, "bad": 1, "fair": 3})
+    assert levels.words == ("bad", "fair", "excellent")
+    np.testing.assert_allclose(probs_to_score(np.array([[0.5, 0.5, 0.0]]), np.array(levels.values)), [2.0])
