@@ -99,6 +99,34 @@ def cmd_score(args) -> int:
     return 1 if failed else 0
 
 
+def cmd_evaluate(args) -> int:
+    from lmm_vqa import report
+
+    result = report.run(args.predictions, args.labels, args.protocol, args.layout, args.out, args.column,
+                        args.allow_missing)
+    print(report.format_table(result))
+    if args.out:
+        print(f"wrote {Path(args.out) / 'metrics.json'} and {Path(args.out) / 'scatter.png'}")
+    return 0
+
+
+def cmd_synth(args) -> int:
+    from tqdm import tqdm
+
+    from lmm_vqa import synth
+
+    try:
+        w, h = (int(v) for v in args.size.lower().split("x"))
+    except ValueError:
+        raise ValueError(f"--size must look like 1280x720, got {args.size!r}") from None
+    total = args.sources * synth.videos_per_source(args.layout)
+    with tqdm(total=total, unit="video", desc=f"synth {args.layout}") as bar:
+        counts = synth.make(args.out_dir, args.layout, args.sources, (w, h), args.seconds, args.fps, args.seed, bar)
+    print(f"wrote {sum(counts.values())} videos to {args.out_dir}: "
+          + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lmm-vqa", description="Video quality assessment with multimodal LLMs.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -113,6 +141,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=2, help="video decoding threads (default 2)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_score)
+
+    p = sub.add_parser("evaluate", help="challenge metrics of predictions against labels",
+                       description="Join `lmm-vqa score` results with labels and compute the challenge metrics.")
+    p.add_argument("predictions", help="results file from `lmm-vqa score` (.csv or .jsonl)")
+    p.add_argument("--labels", required=True, help="label file: VDPVE, CVQAD, Q-Align JSON or generic CSV/JSON")
+    p.add_argument("--protocol", choices=["ntire2023", "aim2024"],
+                   help="default: aim2024 for CVQAD labels, ntire2023 otherwise")
+    p.add_argument("--layout", default="auto", choices=["auto", "vdpve", "cvqad", "qalign", "generic"])
+    p.add_argument("--column", default="score", help="prediction column to evaluate (default: score)")
+    p.add_argument("--out", help="folder for metrics.json and scatter.png")
+    p.add_argument("--allow-missing", action="store_true",
+                   help="evaluate the matched videos when some have no prediction or no label (counts reported)")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("synth", help="make a synthetic challenge-like dataset of real encoded videos",
+                       description="Synthetic VDPVE- or CVQAD-style data with pseudo-MOS from a full-reference "
+                                   "measure (needs scikit-image: pip install 'lmm-vqa[synth]').")
+    p.add_argument("out_dir")
+    p.add_argument("--layout", choices=["vdpve", "cvqad"], default="vdpve")
+    p.add_argument("--sources", type=int, default=10, help="source clips; splits are by source (default 10)")
+    p.add_argument("--size", default="1280x720", help="WxH (default 1280x720, as VDPVE)")
+    p.add_argument("--seconds", type=float, default=5.0, help="clip length (default 5)")
+    p.add_argument("--fps", type=int, default=25)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_synth)
     return parser
 
 

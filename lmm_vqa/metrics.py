@@ -75,10 +75,13 @@ def plcc_logistic(pred, mos) -> float:
         return float("nan")
     p0 = [mos.max(), mos.min(), pred.mean(), pred.std() / 4 or 1.0]
     try:
-        params, _ = optimize.curve_fit(logistic4, pred, mos, p0=p0, maxfev=20000)
+        with warnings.catch_warnings(), np.errstate(over="ignore"):
+            warnings.simplefilter("ignore", optimize.OptimizeWarning)  # covariance is not used
+            params, _ = optimize.curve_fit(logistic4, pred, mos, p0=p0, maxfev=20000)
     except RuntimeError:  # no convergence: the monotonic fit does not exist; report the raw PLCC
         return plcc(pred, mos)
-    return plcc(logistic4(pred, *params), mos)
+    with np.errstate(over="ignore"):
+        return plcc(logistic4(pred, *params), mos)
 
 
 def ntire2023_score(pred, mos) -> dict:

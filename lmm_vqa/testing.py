@@ -36,8 +36,9 @@ def moving_pattern(num_frames: int, height: int, width: int, seed: int = 0) -> n
 
 
 def write_video(path: str | os.PathLike, frames: np.ndarray, fps: int = 10, codec: str = "h264",
-                gop: int | None = None, crf: int | None = None) -> Path:
-    """Encode (T, H, W, 3) uint8 frames with PyAV. `codec` is a key of CODECS or an encoder name."""
+                gop: int | None = None, crf: int | None = None, preset: str | None = None) -> Path:
+    """Encode (T, H, W, 3) uint8 frames with PyAV. `codec` is a key of CODECS or an encoder name;
+    `preset` is the encoder's speed setting (x264/x265 names, VP9 cpu-used, SVT-AV1 preset)."""
     import av
 
     os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1 prints its whole configuration otherwise
@@ -54,6 +55,10 @@ def write_video(path: str | os.PathLike, frames: np.ndarray, fps: int = 10, code
             stream.codec_context.gop_size = gop
         if crf is not None:
             options["crf"] = str(crf)
+            if encoder == "libvpx-vp9":
+                options["b"] = "0"  # constant quality
+        if preset is not None:
+            options["cpu-used" if encoder == "libvpx-vp9" else "preset"] = str(preset)
         if encoder == "libx264" and gop:
             options["x264-params"] = fixed_gop[:-1]
         if encoder == "libx265":
