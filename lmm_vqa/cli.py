@@ -127,6 +127,40 @@ def cmd_synth(args) -> int:
     return 0
 
 
+def cmd_explain(args) -> int:
+    import json
+
+    from lmm_vqa.explain import GenerationSettings, default_question, score_frames, start_chat
+
+    scorer = load_scorer_from_args(args)
+    settings = GenerationSettings(args.max_new_tokens, args.temperature, args.top_p)
+    chat = start_chat(scorer, args.video, settings, args.adapter)
+    question = args.question or default_question()
+    if args.json:
+        answer = chat.ask(question)
+        out = {"video": args.video, "question": question, "answer": answer}
+        if args.with_score:
+            out.update(score_frames(scorer, chat.frames))
+        print(json.dumps(out, indent=2))
+        return 0
+    while True:
+        for piece in chat.ask_stream(question):
+            print(piece, end="", flush=True)
+        print()
+        if args.with_score and len(chat.history) == 1:
+            s = score_frames(scorer, chat.frames)
+            levels = "  ".join(f"{w} {p:.2f}" for w, p in s["levels"].items())
+            print(f"\nscore {s['score']:.3f} ({s['score_01']:.3f} on 0-1)   {levels}")
+        if not args.chat:
+            return 0
+        try:
+            question = input("\nyou> ").strip()
+        except EOFError:
+            return 0
+        if question in ("", "exit", "quit"):
+            return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lmm-vqa", description="Video quality assessment with multimodal LLMs.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -166,6 +200,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fps", type=int, default=25)
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_synth)
+
+    p = sub.add_parser("explain", help="ask the model about a video's quality, in words",
+                       description="The model sees the video's keyframes and answers in free text, streamed.")
+    p.add_argument("video")
+    add_scorer_args(p)
+    p.add_argument("--question", help="default: prompts/explain.txt (overall quality and its reasons)")
+    p.add_argument("--with-score", action="store_true", help="also print the level-token score of the same model")
+    p.add_argument("--json", action="store_true", help="print one JSON object: question, answer, score, levels")
+    p.add_argument("--chat", action="store_true", help="keep asking about the same video (empty line to quit)")
+    p.add_argument("--adapter", choices=["on", "off"], default="on",
+                   help="off: answer with a fine-tuned checkpoint's base model, its LoRA adapter disabled")
+    p.add_argument("--max-new-tokens", type=int, default=256)
+    p.add_argument("--temperature", type=float, default=0.0, help="0 (default): greedy and deterministic")
+    p.add_argument("--top-p", type=float, default=0.9)
+    p.set_defaults(func=cmd_explain)
     return parser
 
 

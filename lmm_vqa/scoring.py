@@ -177,6 +177,18 @@ class Scorer:
     def load(self, path) -> Frames:
         return load_frames(path, self.sampling)
 
+    def explain(self, video, question: str | None = None, **generation) -> str:
+        """A free-text answer about `video` (default question: prompts/explain.txt)."""
+        from lmm_vqa.explain import GenerationSettings, default_question, start_chat
+
+        return start_chat(self, video, GenerationSettings(**generation)).ask(question or default_question())
+
+    def explain_stream(self, video, question: str | None = None, **generation) -> Iterator[str]:
+        """Like `explain`, yielding the answer piece by piece as it is generated."""
+        from lmm_vqa.explain import GenerationSettings, default_question, start_chat
+
+        return start_chat(self, video, GenerationSettings(**generation)).ask_stream(question or default_question())
+
     def score_video(self, path, batch_size: int = 8) -> dict:
         """One result row for one video (or image); never raises for a bad input."""
         return next(self.score_paths([path], batch_size=batch_size))

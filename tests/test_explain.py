@@ -1,0 +1,75 @@
+import json
+
+import pytest
+from conftest import FAMILIES
+
+from lmm_vqa import load_scorer
+from lmm_vqa.cli import main
+from lmm_vqa.explain import GenerationSettings, start_chat
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_explain_streams_text_and_is_deterministic_at_temperature_zero(family, checkpoint, videos):
+    scorer = load_scorer(checkpoint(family), frames="fps:2", max_frames=2)
+    pieces = list(scorer.explain_stream(videos["h264"], "Is it blurry?", max_new_tokens=8))
+    assert pieces and all(isinstance(p, str) for p in pieces)
+    answer = scorer.explain(videos["h264"], "Is it blurry?", max_new_tokens=8)
+    assert answer == "".join(pieces).strip()  # greedy: the same answer twice
+    # The answer comes from the model's tokens: it decodes back from the tokenizer's vocabulary.
+    assert len(scorer.tokenizer(answer, add_special_tokens=False)["input_ids"]) >= 1
+
+
+def test_chat_keeps_history_and_decodes_the_video_once(checkpoint, videos, monkeypatch):
+    scorer = load_scorer(checkpoint("qwen2_vl"), frames="fps:2", max_frames=2)
+    chat = start_chat(scorer, videos["vp9"], GenerationSettings(max_new_tokens=5))
+    monkeypatch.setattr(scorer, "load", lambda path: pytest.fail("decoded again"))
+    first = chat.ask("How is the exposure?")
+    chat.ask("And the noise?")
+    assert [q for q, _ in chat.history] == ["How is the exposure?", "And the noise?"]
+    prompt = scorer.processor.apply_chat_template(chat.messages("third"), add_generation_prompt=True,
+                                                  tokenize=False)
+    assert "How is the exposure?" in prompt and first in prompt and "And the noise?" in prompt
+    assert prompt.count("<|image_pad|>") == 2  # the frames appear once, in the first turn
+
+
+def test_sampling_settings_are_used(checkpoint, videos):
+    scorer = load_scorer(checkpoint("llava"), frames="fps:1")
+    a = scorer.explain(videos["h264"], "q", max_new_tokens=12, temperature=1.5, top_p=1.0)
+    b = scorer.explain(videos["h264"], "q", max_new_tokens=12, temperature=1.5, top_p=1.0)
+    greedy = scorer.explain(videos["h264"], "q", max_new_tokens=12)
+    assert len({a, b, greedy}) >= 2  # sampling from a random model varies
+
+
+def test_cli_json_with_score(checkpoint, videos, capsys):
+    code = main(["explain", str(videos["h264"]), "--model", str(checkpoint("llava_onevision")), "--json",
+                 "--with-score", "--max-new-tokens", "6", "--question", "Any blocking?"])
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["question"] == "Any blocking?" and isinstance(out["answer"], str)
+    assert 1 <= out["score"] <= 5 and sum(out["levels"].values()) == pytest.approx(1, abs=1e-5)
+
+
+def test_cli_streams_and_chats(checkpoint, videos, capsys, monkeypatch):
+    answers = iter(["and the colours?", ""])
+    monkeypatch.setattr("builtins.input", lambda prompt="": next(answers))
+    assert main(["explain", str(videos["av1"]), "--model", str(checkpoint("llava")), "--chat", "--with-score",
+                 "--max-new-tokens", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "score " in out and out.count("\n") >= 3
+
+
+def test_bad_video_is_a_clear_error(checkpoint, videos, capsys):
+    assert main(["explain", str(videos["not_video"]), "--model", str(checkpoint("llava"))]) == 2
+    assert "not a decodable video" in capsys.readouterr().err
+    scorer = load_scorer(checkpoint("llava"))
+    with pytest.raises(ValueError, match="empty file"):
+        scorer.explain(videos["zero_bytes"])
+
+
+def test_adapter_off_without_an_adapter_is_the_same_model(checkpoint, videos):
+    scorer = load_scorer(checkpoint("llava"))
+    on = start_chat(scorer, videos["h264"], GenerationSettings(max_new_tokens=6)).ask("q")
+    off = start_chat(scorer, videos["h264"], GenerationSettings(max_new_tokens=6), adapter="off").ask("q")
+    assert on == off
+    with pytest.raises(ValueError, match="adapter"):
+        start_chat(scorer, videos["h264"], adapter="maybe").ask("q")
