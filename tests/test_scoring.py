@@ -1,4 +1,5 @@
 import json
+import os
 
 import numpy as np
 import pytest
@@ -37,12 +38,15 @@ def test_every_family_scores_in_both_modes(family, mode, checkpoint, videos):
 def test_batch_size_does_not_change_scores(family, single, checkpoint, videos):
     # Mixed frame sizes across videos make batches padded (Qwen, OneVision); multi-token levels
     # exercise the KV-cache continuation under padding.
-    scorer = load_scorer(checkpoint(family, single), frames="fps:5", max_frames=3)
+    scorer = load_scorer(checkpoint(family, single), frames="fps:5", max_frames=3, dtype=os.environ.get("LMM_VQA_TEST_DTYPE"))
     paths = [videos[k] for k in ("h264", "odd_size", "portrait", "image", "one_frame")]
     ref = [r["score"] for r in scorer.score_paths(paths, batch_size=1)]
+    # fp32 (CPU, or --dtype fp32 on GPU): within 1e-3. bf16 on GPU: its matmul kernels change with the
+    # batch shape, measured up to 3e-3 on an H200 even without padding (docs/benchmarks.md).
+    atol = 1e-3 if scorer.model.dtype == torch.float32 else 5e-3
     for bs in (2, 7):
         got = [r["score"] for r in scorer.score_paths(paths, batch_size=bs)]
-        np.testing.assert_allclose(got, ref, atol=1e-3)
+        np.testing.assert_allclose(got, ref, atol=atol)
 
 
 @pytest.mark.parametrize("family", ["llava", "qwen2_vl"])
@@ -55,7 +59,7 @@ def test_multi_token_levels_are_exact_word_probabilities(family, checkpoint, vid
     fast = scorer.level_logprobs(inputs)[0]
     for level, ids in enumerate(scorer.level_ids):
         full = dict(inputs)
-        extra = torch.tensor([ids])
+        extra = torch.tensor([ids], device=inputs["input_ids"].device)
         full["input_ids"] = torch.cat([inputs["input_ids"], extra], 1)
         for key in ("attention_mask", "mm_token_type_ids"):
             if key in inputs:
