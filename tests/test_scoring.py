@@ -69,7 +69,10 @@ def test_multi_token_levels_are_exact_word_probabilities(family, checkpoint, vid
             logp = scorer.model(**full).logits[0].float().log_softmax(-1)
         n = inputs["input_ids"].shape[1]
         slow = sum(logp[n - 1 + i, t] for i, t in enumerate(ids))
-        assert fast[level].item() == pytest.approx(slow.item(), abs=1e-4)
+        # fp32: to 1e-4 nats. bf16 on GPU rounds differently along the cached and uncached paths:
+        # measured 3e-4 relative on an H200.
+        tol = 1e-4 if scorer.model.dtype == torch.float32 else 2e-3 * abs(slow.item())
+        assert fast[level].item() == pytest.approx(slow.item(), abs=tol)
 
 
 def _tokenizer(checkpoint, family, single):
