@@ -1,3 +1,6 @@
+import os
+from pathlib import Path
+
 import pytest
 
 from lmm_vqa.backbones import BACKBONES
@@ -25,3 +28,12 @@ def checkpoint(tmp_path_factory):
 
 
 FAMILIES = sorted(BACKBONES)
+
+
+def cvqad_file(name: str) -> Path:
+    """A file of the real CVQAD tables: $LMM_VQA_CVQAD_DIR, or shared/data/cvqad in or beside the checkout."""
+    repo = Path(__file__).resolve().parents[1]
+    for folder in (os.environ.get("LMM_VQA_CVQAD_DIR"), repo / "shared/data/cvqad", repo.parent / "shared/data/cvqad"):
+        if folder and (Path(folder) / name).is_file():
+            return Path(folder) / name
+    return repo.parent / "shared/data/cvqad" / name  # absent: the tests that need it skip

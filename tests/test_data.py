@@ -1,13 +1,13 @@
 import csv
 import json
 import math
-from pathlib import Path
 
 import pytest
+from conftest import cvqad_file
 
 from lmm_vqa.data import load_labels, vdpve_subset
 
-CVQAD = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cvqad" / "Subjective_scores.csv"
+CVQAD = cvqad_file("Subjective_scores.csv")
 
 
 @pytest.mark.skipif(not CVQAD.is_file(), reason="../shared/data/cvqad not beside the checkout")

@@ -9,16 +9,16 @@ CVQAD table of 67 published metrics.
 """
 
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import cvqad_file
 from scipy import stats
 
 from lmm_vqa import metrics
 
-CVQAD = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cvqad" / "Metric_scores_example.csv"
+CVQAD = cvqad_file("Metric_scores_example.csv")
 needs_cvqad = pytest.mark.skipif(not CVQAD.is_file(), reason="../shared/data/cvqad not beside the checkout")
 
 
