@@ -53,7 +53,6 @@ class ResultWriter:
                 self._write(f, row)
         os.replace(tmp, self.path)
         self.file = open(self.path, "a", newline="")
-        self.csv = csv.DictWriter(self.file, self.columns, extrasaction="ignore") if self.path.suffix == ".csv" else None
 
     def _start(self, f):
         if self.path.suffix == ".csv":
