@@ -14,6 +14,7 @@ from typing import Iterator
 import numpy as np
 import torch
 
+from lmm_vqa.levels import score_from_probs
 from lmm_vqa.prompts import read_prompt
 
 
@@ -112,9 +113,9 @@ def score_frames(scorer, frames: np.ndarray) -> dict:
     """The level-token score of already-decoded frames, in the scorer's mode."""
     if scorer.config.mode == "clip":
         probs = scorer.level_probs([scorer.render_prompt(len(frames))], list(frames))
-    else:
-        probs = np.concatenate([scorer.level_probs([scorer.render_prompt(1)], [f]) for f in frames])
+    else:  # one batch of one-image prompts, as the scorer batches frames
+        probs = scorer.level_probs([scorer.render_prompt(1)] * len(frames), list(frames))
     p = probs.mean(0)
-    score = float(p @ np.asarray(scorer.levels.values))
+    score = score_from_probs(p, scorer.levels)
     return {"score": score, "score_01": float(scorer.levels.normalise(score)),
             "levels": {w: float(x) for w, x in zip(scorer.levels.words, p)}}

@@ -81,7 +81,7 @@ def write_test_videos(folder: str | os.PathLike) -> dict[str, Path]:
         # 64x64 keeps SVT-AV1 (minimum 64 px) happy and everything fast.
         files[codec] = write_video(folder / f"{codec}{CODECS[codec][1]}", moving_pattern(20, 64, 64, seed=i),
                                    codec=codec, gop=5)
-    files["odd_size"] = write_video(folder / "odd_size.mp4", moving_pattern(12, 50, 78, seed=7)[:, :, :, :],
+    files["odd_size"] = write_video(folder / "odd_size.mp4", moving_pattern(12, 50, 78, seed=7),
                                     codec="mpeg4")
     files["portrait"] = write_video(folder / "portrait.mp4", moving_pattern(12, 96, 48, seed=8), codec="h264")
     files["one_frame"] = write_video(folder / "one_frame.mp4", moving_pattern(1, 48, 64, seed=9), codec="h264")
