@@ -48,7 +48,8 @@ def expand_inputs(inputs: list[str]) -> list[str]:
 
 def add_scorer_args(p: argparse.ArgumentParser) -> None:
     """Flags shared by the commands that load a model; None means 'from scorer.json or default'."""
-    p.add_argument("--model", help="checkpoint folder or Hugging Face hub id")
+    p.add_argument("--model", help="checkpoint folder, fine-tuned (adapter) folder or Hugging Face hub id "
+                                   "(default: the bundled demo model, trained on synthetic distortions only)")
     p.add_argument("--frames", help="keyframe sampling: fps:F (default fps:1), uniform:N or keyframes")
     p.add_argument("--max-frames", type=int, help="at most this many keyframes per video (default 16)")
     p.add_argument("--mode", choices=["frame", "clip"],
@@ -62,7 +63,9 @@ def load_scorer_from_args(args):
     from lmm_vqa.scoring import load_scorer
 
     if not args.model:
-        raise SystemExit("error: --model is required (a checkpoint folder or hub id)")
+        print("note: no --model given; using the bundled DEMO model, a small model trained only on synthetic "
+              "distortions (blur, noise, colour, shake, compression). Its scores are a demonstration, not a "
+              "quality metric: pass --model for a real checkpoint.", file=sys.stderr)
     return load_scorer(args.model, device=args.device, dtype=args.dtype, mode=args.mode, frames=args.frames,
                        max_frames=args.max_frames, prompt=args.prompt)
 
@@ -161,6 +164,13 @@ def cmd_explain(args) -> int:
             return 0
 
 
+def cmd_train(args) -> int:
+    from lmm_vqa.recipes.lora_finetune import main as train_main
+
+    train_main(args.args)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lmm-vqa", description="Video quality assessment with multimodal LLMs.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -215,6 +225,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--temperature", type=float, default=0.0, help="0 (default): greedy and deterministic")
     p.add_argument("--top-p", type=float, default=0.9)
     p.set_defaults(func=cmd_explain)
+
+    p = sub.add_parser("train", help="LoRA / QLoRA fine-tuning on labelled videos", add_help=False,
+                       description="Runs train/lora_finetune.py: CONFIG [key=value ...] [--resume [CHECKPOINT]]. "
+                                   "On several GPUs: accelerate launch train/lora_finetune.py CONFIG ...")
+    p.add_argument("args", nargs=argparse.REMAINDER, help="CONFIG (a YAML file or a shipped config name), "
+                                                          "key=value overrides, --resume; --help for more")
+    p.set_defaults(func=cmd_train)
     return parser
 
 

@@ -58,3 +58,57 @@ def probs_to_score(level_probs, values):
 
 def score_from_probs(level_probs: np.ndarray, levels: LevelSet) -> float:
     return float(probs_to_score(np.asarray(level_probs, np.float64), np.asarray(levels.values)))
+
+
+# ----------------------------------------------------------------------------- MOS -> training targets
+
+def mos_to_scale(mos, mos_range: tuple[float, float], levels: LevelSet):
+    """Map MOS linearly from `mos_range` = (low, high) onto [levels.low, levels.high]."""
+    lo, hi = mos_range
+    if not hi > lo:
+        raise ValueError(f"MOS range must have high > low, got {mos_range}")
+    return levels.low + (np.asarray(mos, np.float64) - lo) / (hi - lo) * (levels.high - levels.low)
+
+
+def hard_labels(mos, mos_range: tuple[float, float], levels: LevelSet) -> np.ndarray:
+    """Q-Align: the MOS range cut into L equal-width bins (right-closed), one-hot. (N,) -> (N, L)."""
+    lo, hi = mos_range
+    pos = (np.asarray(mos, np.float64) - lo) / (hi - lo) * len(levels.words)
+    idx = np.clip(np.ceil(pos - 1e-9).astype(int) - 1, 0, len(levels.words) - 1)
+    return np.eye(len(levels.words))[idx]
+
+
+def two_nearest_labels(score, levels: LevelSet) -> np.ndarray:
+    """Mass split between the two levels around `score` (on the level scale) so that the
+    expectation is exactly `score`; for scores without a std (e.g. pairwise-derived). (N,) -> (N, L)."""
+    v = np.asarray(levels.values)
+    s = np.clip(np.atleast_1d(np.asarray(score, np.float64)), v[0], v[-1])
+    hi = np.clip(np.searchsorted(v, s, side="left"), 1, len(v) - 1)
+    w_hi = (s - v[hi - 1]) / (v[hi] - v[hi - 1])
+    out = np.zeros((len(s), len(v)))
+    out[np.arange(len(s)), hi - 1] = 1 - w_hi
+    out[np.arange(len(s)), hi] += w_hi
+    return out
+
+
+def gaussian_labels(score, std, levels: LevelSet, min_std: float = 0.2, max_error: float = 0.05) -> np.ndarray:
+    """DeQA-Score's soft labels: a Gaussian N(score, std) read at the level values, then the affine
+    correction a*p + b (clipped at 0) that makes the total 1 and the expectation `score`. Where the
+    std is unknown (NaN) or below `min_std`, or the corrected expectation still misses by more
+    than `max_error`, the two-nearest-levels label is used instead. score, std: (N,) on the level
+    scale. Returns (N, L)."""
+    v = np.asarray(levels.values)
+    s = np.atleast_1d(np.asarray(score, np.float64))
+    sd = np.broadcast_to(np.asarray(std, np.float64), s.shape)
+    out = two_nearest_labels(s, levels)
+    for i, (mu, sigma) in enumerate(zip(s, sd)):
+        if not sigma >= min_std:  # also NaN
+            continue
+        p = np.exp(-0.5 * ((v - mu) / sigma) ** 2) / (sigma * np.sqrt(2 * np.pi))
+        # Solve a*sum(p) + b*L = 1 and a*sum(p*v) + b*sum(v) = mu.
+        a, b = np.linalg.solve([[p.sum(), len(v)], [p @ v, v.sum()]], [1.0, mu])
+        q = np.clip(a * p + b, 0, None)
+        q = q / q.sum()
+        if abs(q @ v - mu) <= max_error:
+            out[i] = q
+    return out

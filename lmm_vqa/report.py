@@ -163,3 +163,30 @@ def run(pred_file, label_file, protocol: str | None = None, layout: str = "auto"
         (out_dir / "metrics.json").write_text(json.dumps(clean, indent=2) + "\n")
         scatter_plot(joined, result, out_dir / "scatter.png")
     return result
+
+
+def training_curve_plot(history: list[dict], path: str | os.PathLike, metric: str = "") -> None:
+    """Training loss per logged step and the validation metric per epoch, one figure."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    train = [h for h in history if "loss" in h]
+    val = [h for h in history if "val_metric" in h]
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=120)
+    if train:
+        ax.plot([h["step"] for h in train], [h["loss"] for h in train], "C0-", lw=1.2, label="train loss")
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("train loss", color="C0")
+    ax.grid(alpha=0.3)
+    if val:
+        ax2 = ax.twinx()
+        steps = [h["step"] for h in val]
+        ax2.plot(steps, [h["val_metric"] for h in val], "C1o-", label=f"val {metric}")
+        ax2.plot(steps, [h["val_srcc"] for h in val], "C2s--", ms=4, label="val SRCC")
+        ax2.set_ylabel(f"validation ({metric})", color="C1")
+        ax2.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

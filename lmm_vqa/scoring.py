@@ -102,6 +102,66 @@ def _inner_model(model):
     return getattr(base, "model", base)
 
 
+def render_prompt(processor, num_images: int, question: str, answer_prefix: str) -> str:
+    """The chat-templated user turn (images, then the question) and the start of the answer."""
+    content = [{"type": "image"} for _ in range(num_images)]
+    content.append({"type": "text", "text": question})
+    text = processor.apply_chat_template([{"role": "user", "content": content}], add_generation_prompt=True,
+                                         tokenize=False)
+    if not answer_prefix:
+        return text
+    return text + ("" if text.endswith((" ", "\n")) else " ") + answer_prefix
+
+
+def level_word_logprobs(model, inputs: dict, level_ids: list[list[int]], mrope: bool,
+                        use_cache: bool = True) -> torch.Tensor:
+    """log P(word | prompt) for each row and level word: (B, L) float32, not renormalised.
+
+    The first token of every word comes from one forward pass (last position only). A word of
+    several tokens adds the log-probabilities of its later tokens: with `use_cache`, by continuing
+    from the prompt's KV cache (scoring); without, by re-running the prompt with the word's tokens
+    appended (training, where gradient checkpointing turns the cache off). Differentiable when
+    called under autograd.
+    """
+    mask = inputs["attention_mask"]
+    extra = {} if mrope else {"position_ids": (mask.cumsum(-1) - 1).clamp(min=0)}
+    exact = any(len(ids) > 1 for ids in level_ids)
+    out = model(**inputs, **extra, use_cache=use_cache and exact, logits_to_keep=1)
+    logp = out.logits[:, -1].float().log_softmax(-1)  # (B, V)
+    total = logp[:, [ids[0] for ids in level_ids]]  # (B, L)
+    if not exact:
+        return total
+    length, batch = mask.shape[1], mask.shape[0]
+    cache = out.past_key_values if use_cache else None
+    deltas = getattr(_inner_model(model), "rope_deltas", None) if mrope else None
+    later = []  # (B,) log-probs of each word's later tokens
+    for ids in level_ids:
+        if len(ids) == 1:
+            later.append(total.new_zeros(batch))
+            continue
+        rest = torch.tensor(ids, device=mask.device)
+        steps = len(ids) - 1
+        ext_mask = torch.cat([mask, mask.new_ones(batch, steps)], dim=1)
+        new_ids = rest[:-1].expand(batch, steps)
+        if cache is not None:
+            pos = (ext_mask.cumsum(-1) - 1)[:, length:]  # (B, steps): real-token positions, padding skipped
+            if deltas is not None:
+                pos = pos[None] + deltas  # M-RoPE: text positions shifted past the vision grid, (1, B, steps)
+            step = model(input_ids=new_ids, attention_mask=ext_mask, position_ids=pos, past_key_values=cache,
+                         use_cache=True, cache_position=torch.arange(length, length + steps, device=mask.device))
+            cache.crop(-steps)  # back to the prompt alone for the next word
+        else:
+            ext = {**inputs, "input_ids": torch.cat([inputs["input_ids"], new_ids], 1), "attention_mask": ext_mask}
+            if "mm_token_type_ids" in ext:  # Qwen processors mark image tokens; the word's tokens are text
+                ext["mm_token_type_ids"] = torch.cat([ext["mm_token_type_ids"], new_ids * 0], 1)
+            if not mrope:
+                ext["position_ids"] = (ext_mask.cumsum(-1) - 1).clamp(min=0)
+            step = model(**ext, use_cache=False, logits_to_keep=steps)
+        step_logp = step.logits[:, -steps:].float().log_softmax(-1)  # (B, steps, V)
+        later.append(step_logp[:, torch.arange(steps), rest[1:]].sum(-1))
+    return total + torch.stack(later, -1)
+
+
 class Scorer:
     def __init__(self, model, processor, config: ScorerConfig, name: str = ""):
         self.model = model.eval()
@@ -122,14 +182,8 @@ class Scorer:
     # ------------------------------------------------------------------ prompts
 
     def render_prompt(self, num_images: int, question: str | None = None, answer_prefix: str | None = None) -> str:
-        content = [{"type": "image"} for _ in range(num_images)]
-        content.append({"type": "text", "text": question or self.config.question})
-        text = self.processor.apply_chat_template([{"role": "user", "content": content}],
-                                                  add_generation_prompt=True, tokenize=False)
-        answer = self.config.answer_prefix if answer_prefix is None else answer_prefix
-        if not answer:
-            return text
-        return text + ("" if text.endswith((" ", "\n")) else " ") + answer
+        return render_prompt(self.processor, num_images, question or self.config.question,
+                             self.config.answer_prefix if answer_prefix is None else answer_prefix)
 
     def encode(self, texts: list[str], images: list[np.ndarray]) -> dict:
         inputs = self.processor(text=texts, images=images, return_tensors="pt", padding=True)
@@ -138,34 +192,10 @@ class Scorer:
 
     # ------------------------------------------------------------------ the core
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def level_logprobs(self, inputs: dict) -> torch.Tensor:
         """log P(level word | prompt) for each row and level: (B, L) float32, not renormalised."""
-        mask = inputs["attention_mask"]
-        extra = {} if self.mrope else {"position_ids": (mask.cumsum(-1) - 1).clamp(min=0)}
-        out = self.model(**inputs, **extra, use_cache=self.exact, logits_to_keep=1)
-        logp = out.logits[:, -1].float().log_softmax(-1)  # (B, V)
-        total = logp[:, [ids[0] for ids in self.level_ids]].clone()  # (B, L)
-        if not self.exact:
-            return total
-        cache, length = out.past_key_values, mask.shape[1]
-        deltas = getattr(_inner_model(self.model), "rope_deltas", None) if self.mrope else None
-        for level, ids in enumerate(self.level_ids):
-            if len(ids) == 1:
-                continue
-            rest = torch.tensor(ids, device=mask.device)
-            steps = len(ids) - 1
-            ext_mask = torch.cat([mask, mask.new_ones(mask.shape[0], steps)], dim=1)
-            pos = (ext_mask.cumsum(-1) - 1)[:, length:]  # (B, steps): real-token positions, padding skipped
-            if deltas is not None:
-                pos = pos[None] + deltas  # M-RoPE: text positions shifted past the vision grid, (1, B, steps)
-            step = self.model(input_ids=rest[:-1].expand(mask.shape[0], steps), attention_mask=ext_mask,
-                              position_ids=pos, past_key_values=cache, use_cache=True,
-                              cache_position=torch.arange(length, length + steps, device=mask.device))
-            step_logp = step.logits.float().log_softmax(-1)  # (B, steps, V)
-            total[:, level] += step_logp[:, torch.arange(steps), rest[1:]].sum(-1)
-            cache.crop(-steps)  # back to the prompt alone for the next word
-        return total
+        return level_word_logprobs(self.model, inputs, self.level_ids, self.mrope, use_cache=self.exact)
 
     def level_probs(self, texts: list[str], images: list[np.ndarray]) -> np.ndarray:
         """(B, L) probabilities over the levels for a batch of rendered prompts."""
@@ -275,20 +305,26 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def load_scorer(model: str | os.PathLike, device: str | None = None, dtype: str | None = None,
-                **overrides) -> Scorer:
-    """Load a checkpoint (folder or hub id) and its scorer.json; `overrides` are ScorerConfig fields."""
-    from transformers import AutoModelForImageTextToText, AutoProcessor
+def demo_model_path() -> Path:
+    """The small demo model shipped inside the package (trained on synthetic distortions only)."""
+    return Path(__file__).resolve().parent / "demo_model"
 
+
+def load_scorer(model: str | os.PathLike | None = None, device: str | None = None, dtype: str | None = None,
+                **overrides) -> Scorer:
+    """Load a checkpoint (folder or hub id; an adapter folder loads its base model too) and its
+    scorer.json; `overrides` are ScorerConfig fields. No `model`: the bundled demo model."""
+    from transformers import AutoProcessor
+
+    from lmm_vqa.adapters import load_model, torch_dtype
+
+    model = demo_model_path() if model is None else model
     device = device or default_device()
-    torch_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32, None: None}[dtype]
-    if torch_dtype is None:
-        torch_dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
     folder = Path(model) if Path(model).is_dir() else None
     config = ScorerConfig.load(folder, **overrides)
     processor = AutoProcessor.from_pretrained(model)
-    net = AutoModelForImageTextToText.from_pretrained(model, dtype=torch_dtype, attn_implementation="sdpa")
-    return Scorer(net.to(device), processor, config, name=str(model))
+    net = load_model(model, device, torch_dtype(dtype, device))
+    return Scorer(net, processor, config, name=str(model))
 
 
 class _BatchState:

@@ -37,3 +37,13 @@ def cvqad_file(name: str) -> Path:
         if folder and (Path(folder) / name).is_file():
             return Path(folder) / name
     return repo.parent / "shared/data/cvqad" / name  # absent: the tests that need it skip
+
+
+@pytest.fixture(scope="session")
+def synth_vdpve(tmp_path_factory):
+    """A tiny synthetic VDPVE-style dataset of real encoded videos: 42 train, 21 val, 21 test."""
+    from lmm_vqa import synth
+
+    out = tmp_path_factory.mktemp("synth_vdpve")
+    synth.make(out, "vdpve", sources=4, size=(64, 64), seconds=1, fps=4, seed=0)
+    return out

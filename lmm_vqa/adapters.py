@@ -1,0 +1,159 @@
+"""Which weights train, and loading a base model with its adapter(s).
+
+Training: LoRA (peft) on the language model's linear layers; the projector trained fully; the
+vision tower frozen, LoRA or fully trained; optionally 4-/8-bit bitsandbytes weights (QLoRA).
+Fully trained modules ride along in the adapter as peft `modules_to_save`, so a fine-tuned
+folder is adapter + processor + scorer.json and nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+ADAPTER_FILE = "adapter_config.json"
+LORA_ALL_LINEAR = "all-linear"
+_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
+
+
+def torch_dtype(name: str | None, device: str) -> torch.dtype:
+    """bf16 on GPU and fp32 on CPU unless named."""
+    if name in (None, "auto"):
+        return torch.bfloat16 if str(device).startswith("cuda") else torch.float32
+    if name not in _DTYPES:
+        raise ValueError(f"dtype must be one of {sorted(_DTYPES)} or auto, got {name!r}")
+    return _DTYPES[name]
+
+
+@dataclass(frozen=True)
+class ModuleRoles:
+    """Dotted module names of the parts of an image-text model (transformers 5 layout)."""
+
+    vision: str  # model.vision_tower (LLaVA family) | model.visual (Qwen-VL)
+    projector: str  # model.multi_modal_projector | model.visual.merger (inside the vision tower)
+    language: str  # model.language_model
+    head: str  # lm_head
+
+
+def module_roles(model) -> ModuleRoles:
+    names = {n for n, _ in model.named_modules()}
+    prefix = "base_model.model." if any(n.startswith("base_model.model.") for n in names) else ""
+    vision = next((v for v in ("model.vision_tower", "model.visual") if prefix + v in names), None)
+    projector = next((p for p in ("model.multi_modal_projector", f"{vision}.merger") if prefix + p in names), None)
+    if vision is None or projector is None or prefix + "model.language_model" not in names:
+        raise ValueError(f"{type(model).__name__}: cannot find the vision tower, projector and language model "
+                         "(expected model.vision_tower or model.visual, model.multi_modal_projector or "
+                         "model.visual.merger, model.language_model)")
+    return ModuleRoles(vision, projector, "model.language_model", "lm_head")
+
+
+def linear_layers(model, under: str, names: list[str] | str = LORA_ALL_LINEAR, exclude: str | None = None) -> list[str]:
+    """Full names of the linear layers inside module `under` (bitsandbytes layers count), keeping
+    those whose last name part is in `names` (or all of them), leaving out those inside `exclude`."""
+    found = []
+    for name, mod in model.named_modules():
+        if not name.startswith(under + ".") or (exclude and name.startswith(exclude + ".")):
+            continue
+        if isinstance(mod, torch.nn.Linear) or type(mod).__name__ in ("Linear4bit", "Linear8bitLt"):
+            if names == LORA_ALL_LINEAR or name.rsplit(".", 1)[-1] in names:
+                found.append(name)
+    if not found:
+        raise ValueError(f"no linear layers matching {names!r} under {under!r}")
+    return found
+
+
+def quantization_config(bits: int, roles: ModuleRoles, compute_dtype: torch.dtype):
+    """bitsandbytes settings for QLoRA; the vision tower, projector and head stay unquantised."""
+    from transformers import BitsAndBytesConfig
+
+    skip = [roles.vision.rsplit(".", 1)[-1], roles.projector.rsplit(".", 1)[-1], roles.head]
+    if bits == 4:
+        return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                                  bnb_4bit_compute_dtype=compute_dtype, llm_int8_skip_modules=skip)
+    if bits == 8:
+        return BitsAndBytesConfig(load_in_8bit=True, llm_int8_skip_modules=skip)
+    raise ValueError(f"quantization bits must be 4 or 8, got {bits}")
+
+
+def make_trainable(model, *, language: str = "lora", vision: str = "frozen", projector: bool = True,
+                   lora_r: int = 16, lora_alpha: int = 32, lora_dropout: float = 0.05,
+                   lora_targets: list[str] | str = LORA_ALL_LINEAR, adapter_name: str = "default"):
+    """Wrap `model` for training. language: lora | full | frozen; vision: frozen | lora | full.
+    Returns the model to train (a peft model when any LoRA is used), everything else frozen."""
+    if language not in ("lora", "full", "frozen") or vision not in ("frozen", "lora", "full"):
+        raise ValueError(f"language must be lora|full|frozen and vision frozen|lora|full, got {language!r}, {vision!r}")
+    roles = module_roles(model)
+    targets, full = [], []
+    if language == "lora":
+        targets += linear_layers(model, roles.language, lora_targets)
+    elif language == "full":
+        full += [roles.language, roles.head]
+    if vision == "lora":
+        targets += linear_layers(model, roles.vision, LORA_ALL_LINEAR, exclude=roles.projector)
+    elif vision == "full":
+        full.append(roles.vision)
+    if projector and vision != "full":  # a full vision tower already holds the Qwen merger
+        full.append(roles.projector)
+    model.requires_grad_(False)
+    if not targets:  # no LoRA: train the chosen modules in place
+        modules = dict(model.named_modules())
+        for name in full:
+            modules[name].requires_grad_(True)
+        return model
+    from peft import LoraConfig, get_peft_model
+
+    lora = LoraConfig(r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout, target_modules=targets,
+                      modules_to_save=full or None, bias="none")
+    return get_peft_model(model, lora, adapter_name=adapter_name)
+
+
+def count_parameters(model) -> tuple[int, int]:
+    """(trainable, total) parameter counts; 4-bit weights count as stored elements x 2."""
+    trainable = total = 0
+    for p in model.parameters():
+        n = p.numel() * (2 if p.dtype == torch.uint8 else 1)
+        total += n
+        trainable += n if p.requires_grad else 0
+    return trainable, total
+
+
+# ----------------------------------------------------------------------------- loading
+
+def is_adapter_folder(path) -> bool:
+    return Path(path).is_dir() and (Path(path) / ADAPTER_FILE).is_file()
+
+
+def base_of_adapter(path) -> str:
+    """The base checkpoint an adapter folder was trained on (peft's `base_model_name_or_path`)."""
+    config = json.loads((Path(path) / ADAPTER_FILE).read_text())
+    base = config.get("base_model_name_or_path")
+    if not base:
+        raise ValueError(f"{path}/{ADAPTER_FILE} names no base model")
+    return base
+
+
+def load_model(path: str | os.PathLike, device: str, dtype: torch.dtype, adapters: dict[str, str] | None = None):
+    """A checkpoint (folder or hub id) as an eval-mode model on `device`. An adapter folder loads its
+    base model and then the adapter; `adapters` {name: folder} loads several onto one base."""
+    from transformers import AutoModelForImageTextToText
+
+    if adapters is None and is_adapter_folder(path):
+        adapters = {"default": str(path)}
+    base = base_of_adapter(next(iter(adapters.values()))) if adapters else str(path)
+    try:
+        net = AutoModelForImageTextToText.from_pretrained(base, dtype=dtype, attn_implementation="sdpa")
+    except OSError as e:
+        where = f" (the base model of adapter {path})" if adapters else ""
+        raise ValueError(f"cannot load model {base!r}{where}: {e}") from None
+    if adapters:
+        from peft import PeftModel
+
+        names = list(adapters)
+        net = PeftModel.from_pretrained(net, adapters[names[0]], adapter_name=names[0])
+        for name in names[1:]:
+            net.load_adapter(adapters[name], adapter_name=name)
+    return net.to(device).eval()

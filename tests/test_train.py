@@ -1,0 +1,146 @@
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from lmm_vqa import levels as lv
+from lmm_vqa import losses
+from lmm_vqa.cli import main as cli_main
+from lmm_vqa.configs import load_config
+from lmm_vqa.recipes import lora_finetune as recipe
+from lmm_vqa.results import read_rows
+
+CONFIGS = sorted((Path(recipe.__file__).parent / "configs").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
+def test_every_shipped_config_loads(path):
+    cfg = load_config(recipe.TrainConfig, path)
+    assert cfg.model and cfg.train_labels
+    assert path.read_text().startswith("#"), "each config opens with the command that runs it"
+
+
+def test_config_is_strict(tmp_path):
+    with pytest.raises(ValueError, match="unknown setting.*lerning_rate"):
+        load_config(recipe.TrainConfig, CONFIGS[0], ["lerning_rate=1"])
+    with pytest.raises(ValueError, match="epochs='three'"):
+        load_config(recipe.TrainConfig, CONFIGS[0], ["epochs=three"])
+    with pytest.raises(ValueError, match="vision must be one of"):
+        load_config(recipe.TrainConfig, CONFIGS[0], ["vision=half"])
+    cfg = load_config(recipe.TrainConfig, CONFIGS[0], ["lr=1e-3", "lora_targets=[q_proj, v_proj]"])
+    assert cfg.lr == 1e-3 and cfg.lora_targets == ["q_proj", "v_proj"]
+
+
+def test_hard_labels_are_qalign_equal_width_bins():
+    got = lv.hard_labels([0, 19.9, 20.1, 50, 80, 80.1, 100], (0, 100), lv.DEFAULT_LEVELS).argmax(1)
+    assert got.tolist() == [0, 0, 1, 2, 3, 4, 4]
+
+
+def test_soft_labels_keep_the_expectation():
+    values = np.asarray(lv.DEFAULT_LEVELS.values)
+    score = np.array([1.0, 1.7, 3.0, 3.49, 4.9, 5.0])
+    for target in (lv.two_nearest_labels(score, lv.DEFAULT_LEVELS),
+                   lv.gaussian_labels(score, np.full(6, 0.7), lv.DEFAULT_LEVELS)):
+        assert np.allclose(target.sum(1), 1) and (target >= 0).all()
+        assert np.allclose(target @ values, score, atol=0.05)
+    g = lv.gaussian_labels([3.2], [0.8], lv.DEFAULT_LEVELS)[0]
+    assert (g > 0.01).sum() >= 3, "a wide std spreads over more than two levels"
+    assert np.allclose(lv.gaussian_labels([3.2], [np.nan], lv.DEFAULT_LEVELS),
+                       lv.two_nearest_labels([3.2], lv.DEFAULT_LEVELS)), "no std: two nearest levels"
+
+
+def test_rank_loss_only_compares_inside_groups():
+    pred = torch.tensor([1.0, 2.0, 3.0, 0.0], requires_grad=True)
+    mos = torch.tensor([2.0, 1.0, 0.0, 5.0])
+    groups = torch.tensor([0, 0, 1, 1])
+    losses.rank_loss(pred, mos, groups).backward()
+    # pairs (0,1) and (3,2) only: both ordered wrongly, so the gradients push 0 and 3 up, 1 and 2 down
+    assert pred.grad[0] < 0 and pred.grad[3] < 0 and pred.grad[1] > 0 and pred.grad[2] > 0
+    assert float(losses.plcc_loss(torch.tensor([1.0, 2.0, 3.0]), torch.tensor([2.0, 4.0, 6.0]))) < 1e-6
+
+
+def test_group_batches_stay_inside_groups():
+    cfg = load_config(recipe.TrainConfig, CONFIGS[0], ["group_batches=true", "batch_size=3"])
+    groups = ["a"] * 7 + ["b"] * 5
+    batches = recipe.epoch_batches(cfg, groups, epoch=0, rank=0, world=1)
+    assert sorted(i for b in batches for i in b) == list(range(12))
+    assert all(len({groups[i] for i in b}) == 1 for b in batches)
+    halves = [recipe.epoch_batches(cfg, groups, 0, r, 2) for r in (0, 1)]
+    assert len(halves[0]) == len(halves[1]) and not {i for b in halves[0] for i in b} & {i for b in halves[1] for i in b}
+
+
+def _train(tmp_path, checkpoint, data, name, *extra, family="llava"):
+    out = tmp_path / name
+    args = ["train", str(CONFIGS[[p.stem for p in CONFIGS].index("synthetic_vdpve")]),
+            f"model={checkpoint(family)}", f"train_labels={data / 'train/labels.txt'}",
+            f"val_labels={data / 'val/labels.txt'}", f"output_dir={out}", "batch_size=4", "num_workers=0",
+            "gradient_checkpointing=false", "log_every=1", *extra]
+    assert cli_main(args) == 0
+    return out
+
+
+def test_training_learns_and_the_output_scores(tmp_path, checkpoint, synth_vdpve, capsys):
+    out = _train(tmp_path, checkpoint, synth_vdpve, "run", "epochs=3", "lr=3e-3", "merge=true")
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    loss = [r["level"] for r in log if "level" in r]
+    assert len(loss) == 33 and np.mean(loss[-5:]) < 0.8 * np.mean(loss[:5]), loss
+    assert sum("val_metric" in r for r in log) == 3
+    assert (out / "curve.png").stat().st_size > 5000 and (out / "config.yaml").is_file()
+    assert json.loads((out / "scorer.json").read_text())["frames"] == "fps:1"
+    # the output folder is a scorer: adapter + processor + scorer.json, and so is the merged copy
+    test_dir = synth_vdpve / "test"
+    assert cli_main(["score", str(test_dir), "--model", str(out), "--out", str(tmp_path / "a.csv"), "--quiet"]) == 0
+    assert cli_main(["score", str(test_dir), "--model", str(out / "merged"), "--out", str(tmp_path / "m.csv"),
+                     "--quiet"]) == 0
+    assert cli_main(["score", str(test_dir), "--model", str(checkpoint("llava")), "--out", str(tmp_path / "b.csv"),
+                     "--quiet"]) == 0
+    adapter, merged, base = (np.array([float(r["score"]) for r in read_rows(tmp_path / f)]) for f in ("a.csv", "m.csv", "b.csv"))
+    assert np.allclose(adapter, merged, atol=1e-4)
+    assert np.abs(adapter - base).max() > 0.05, "training changed the scores"
+
+
+def test_resume_continues_exactly(tmp_path, checkpoint, synth_vdpve):
+    a = _train(tmp_path, checkpoint, synth_vdpve, "a", "max_steps=4", "save_every=2", "lora_dropout=0.3",
+               "frames_per_sample=random")
+    b = _train(tmp_path, checkpoint, synth_vdpve, "b", "max_steps=4", "save_every=2", "lora_dropout=0.3",
+               "frames_per_sample=random", "--resume", str(a / "checkpoints/step_2"))
+    wa, wb = (load_file(d / "checkpoints/step_4/trainable.safetensors") for d in (a, b))
+    w2 = load_file(a / "checkpoints/step_2/trainable.safetensors")
+    assert wa.keys() == wb.keys()
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert any(not torch.equal(wa[k], w2[k]) for k in wa), "steps 3-4 changed the weights"
+
+
+@pytest.mark.parametrize("family", ["qwen2_vl", "llava_onevision"])
+def test_other_families_train_with_all_keyframes(tmp_path, checkpoint, synth_vdpve, family):
+    out = _train(tmp_path, checkpoint, synth_vdpve, family, "max_steps=2", "frames_per_sample=all", "max_frames=2",
+                 "vision=lora", "gradient_checkpointing=true", family=family)
+    assert (out / "adapter_model.safetensors").is_file()
+
+
+def test_multi_token_levels_train_exactly(tmp_path, checkpoint, synth_vdpve):
+    """Level words of several tokens: the training log-probabilities (prompt re-run with the word
+    appended) equal scoring's (KV-cache continuation)."""
+    from lmm_vqa.scoring import level_word_logprobs, load_scorer
+
+    scorer = load_scorer(checkpoint("qwen2_vl", False), device="cpu")
+    assert scorer.exact
+    frames = scorer.load(synth_vdpve / "test" / sorted(p.name for p in (synth_vdpve / "test").glob("*.mp4"))[0])
+    inputs = scorer.encode([scorer.render_prompt(1), scorer.render_prompt(1, question="Rate it.")],
+                           [frames.frames[0], frames.frames[-1]])
+    with torch.no_grad():
+        cached = level_word_logprobs(scorer.model, inputs, scorer.level_ids, scorer.mrope, use_cache=True)
+        rerun = level_word_logprobs(scorer.model, inputs, scorer.level_ids, scorer.mrope, use_cache=False)
+    assert torch.allclose(cached, rerun, atol=1e-4)
+
+
+def test_quantization_needs_a_gpu(tmp_path, checkpoint, synth_vdpve, capsys):
+    if torch.cuda.is_available():
+        pytest.skip("this checks the CPU error")
+    out = tmp_path / "q"
+    code = cli_main(["train", "synthetic_vdpve", f"model={checkpoint('llava')}", "quantization=4",
+                     f"train_labels={synth_vdpve / 'train/labels.txt'}", f"output_dir={out}"])
+    assert code == 2 and "needs a CUDA GPU" in capsys.readouterr().err

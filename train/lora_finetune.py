@@ -1,0 +1,508 @@
+"""LoRA / QLoRA fine-tuning of an LMM to answer with quality levels.
+
+    lmm-vqa train train/configs/synthetic_vdpve.yaml [key=value ...] [--resume [CHECKPOINT]]
+    accelerate launch train/lora_finetune.py CONFIG [key=value ...]      # the same on N GPUs
+
+Setup, loop, validation, save, top to bottom. The maths is in the package (levels: MOS -> level
+targets; losses; scoring: the level-word log-probabilities that scoring uses too), so training
+and scoring cannot drift apart. The output folder is a scorer: `lmm-vqa score --model OUTPUT_DIR`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from lmm_vqa import levels as lv
+from lmm_vqa import losses, metrics
+from lmm_vqa.adapters import (count_parameters, load_model, make_trainable, module_roles, quantization_config,
+                              torch_dtype)
+from lmm_vqa.configs import load_config, save_config
+from lmm_vqa.scoring import SCORER_FILE, Scorer, ScorerConfig, _inner_model, level_word_logprobs, render_prompt
+from lmm_vqa.video import Sampling, load_frames
+
+
+@dataclass
+class TrainConfig:
+    # --- data
+    train_labels: str = ""  # label file (VDPVE labels.txt, CVQAD Subjective_scores.csv, Q-Align JSON, CSV)
+    val_labels: str | None = None  # validated each epoch; the best epoch is kept. None: the last epoch is kept
+    layout: str = "auto"  # auto | vdpve | cvqad | qalign | generic
+    video_dir: str | None = None  # where the videos are; None: beside each label file
+    output_dir: str = "runs/lora"  # becomes a scorer folder: lmm-vqa score --model OUTPUT_DIR
+    # --- model
+    model: str = ""  # base checkpoint: folder or hub id
+    dtype: str = "auto"  # weights: auto (bf16 on GPU, fp32 on CPU) | bf16 | fp16 | fp32
+    mixed_precision: str = "no"  # autocast on top of the weights' dtype: no | bf16 | fp16
+    quantization: int = 0  # 0, or 4 / 8: QLoRA with bitsandbytes (GPU only)
+    gradient_checkpointing: bool = False
+    # --- what trains
+    language: str = "lora"  # lora | full | frozen
+    vision: str = "frozen"  # frozen | lora | full
+    projector: bool = True  # train the vision-language projector fully
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    lora_targets: str | list = "all-linear"  # "all-linear" or names like [q_proj, v_proj]
+    # --- prompt, levels, frames (saved as the output's scorer.json)
+    mode: str = "frame"  # frame: one keyframe per prompt | clip: all keyframes in one prompt
+    frames: str = "fps:1"  # keyframe sampling, as for scoring
+    max_frames: int = 8
+    frames_per_sample: str = "random"  # frame mode: "random" keyframe per step | "all" (loss on their mean)
+    prompt: str | None = None  # prompts/ name or file; None: score_frame / score_clip
+    levels: dict = field(default_factory=lv.DEFAULT_LEVELS.to_json)  # {word: value}, worst to best
+    # --- targets
+    labels: str = "gaussian"  # hard (Q-Align) | gaussian (DeQA-Score; two_nearest where no std) | two_nearest
+    mos_range: list | None = None  # [low, high] of the MOS scale; None: the training set's min and max
+    std_scale: float = 1.0  # multiplies the label std before it is mapped to the level scale
+    group_normalise: bool = False  # CVQAD: min-max normalise scores inside each (sequence, preset) group
+    group_batches: bool = False  # draw each batch from one group (rank pairs stay inside groups)
+    # --- losses
+    level_weight: float = 1.0  # cross-entropy / KL on the level-word distribution
+    plcc_weight: float = 0.0  # (1 - PLCC) / 2 of the expected score over the batch
+    rank_weight: float = 0.0  # pairwise logistic rank loss on the expected score (within groups)
+    # --- optimisation
+    epochs: int = 3
+    max_steps: int = 0  # optimizer steps; 0: run all epochs
+    batch_size: int = 8  # videos per step and process
+    grad_accum: int = 1
+    lr: float = 2e-4
+    weight_decay: float = 0.0
+    warmup_ratio: float = 0.03
+    max_grad_norm: float = 1.0
+    seed: int = 0
+    num_workers: int = 4  # decoding + preprocessing processes
+    log_every: int = 10  # steps
+    save_every: int = 0  # steps between resumable checkpoints; 0: only at the end of each epoch
+    keep_checkpoints: int = 2
+    eval_batch_size: int = 16
+    merge: bool = False  # also write OUTPUT_DIR/merged: the adapter merged into the base weights
+
+    def __post_init__(self):
+        choices = {"layout": ("auto", "vdpve", "cvqad", "qalign", "generic"), "mixed_precision": ("no", "bf16", "fp16"),
+                   "language": ("lora", "full", "frozen"), "vision": ("frozen", "lora", "full"),
+                   "mode": ("frame", "clip"), "frames_per_sample": ("random", "all"),
+                   "labels": ("hard", "gaussian", "two_nearest"), "quantization": (0, 4, 8)}
+        for key, allowed in choices.items():
+            if getattr(self, key) not in allowed:
+                raise ValueError(f"{key} must be one of {allowed}, got {getattr(self, key)!r}")
+        if not self.train_labels or not self.model:
+            raise ValueError("train_labels and model must be set (in the config or as key=value)")
+        if self.mos_range is not None and len(self.mos_range) != 2:
+            raise ValueError(f"mos_range must be [low, high], got {self.mos_range}")
+        lv.LevelSet.from_json(self.levels)
+        Sampling.parse(self.frames, self.max_frames)
+
+    def scorer_config(self) -> ScorerConfig:
+        return ScorerConfig(mode=self.mode, frames=self.frames, max_frames=self.max_frames, prompt=self.prompt,
+                            levels=self.levels)
+
+
+# ----------------------------------------------------------------------------- data
+
+def level_targets(cfg: TrainConfig, mos: np.ndarray, std: np.ndarray, levels: lv.LevelSet, mos_range) -> np.ndarray:
+    """(N, L) target distributions over the levels."""
+    if cfg.labels == "hard":
+        return lv.hard_labels(mos, mos_range, levels)
+    score = lv.mos_to_scale(mos, mos_range, levels)
+    if cfg.labels == "two_nearest":
+        return lv.two_nearest_labels(score, levels)
+    scale = (levels.high - levels.low) / (mos_range[1] - mos_range[0])
+    return lv.gaussian_labels(score, std * cfg.std_scale * scale, levels)
+
+
+def normalise_in_groups(mos: np.ndarray, groups: list[str]) -> np.ndarray:
+    """Min-max inside each group: scores that only compare within a group, on a common 0-1 scale."""
+    out = np.empty_like(mos)
+    for g in set(groups):
+        idx = np.asarray([i for i, x in enumerate(groups) if x == g])
+        lo, hi = mos[idx].min(), mos[idx].max()
+        out[idx] = 0.5 if hi == lo else (mos[idx] - lo) / (hi - lo)
+    return out
+
+
+class VideoSamples(torch.utils.data.Dataset):
+    """Item i -> (keyframes of video i, i). Which keyframe a step sees depends only on
+    (seed, epoch, i), so a resumed run sees exactly what an uninterrupted one would."""
+
+    def __init__(self, paths: list[str], sampling: Sampling, pick: str, seed: int):
+        self.paths, self.sampling, self.pick, self.seed, self.epoch = paths, sampling, pick, seed, 0
+
+    def __len__(self):
+        return len(self.paths)
+
+    def __getitem__(self, i):
+        frames = load_frames(self.paths[i], self.sampling).frames  # raises VideoError naming the file
+        if self.pick == "random":
+            frames = frames[np.random.default_rng([self.seed, self.epoch, i]).integers(len(frames))][None]
+        return frames, i
+
+
+class Collate:
+    """Runs in the loader's worker processes: prompts + images -> model inputs."""
+
+    def __init__(self, processor, scorer_cfg: ScorerConfig):
+        self.processor, self.cfg = processor, scorer_cfg
+
+    def __call__(self, items):
+        texts, images, owner, index = [], [], [], []
+        for b, (frames, i) in enumerate(items):
+            per_prompt = [list(frames)] if self.cfg.mode == "clip" else [[f] for f in frames]
+            for imgs in per_prompt:
+                texts.append(render_prompt(self.processor, len(imgs), self.cfg.question, self.cfg.answer_prefix))
+                images += imgs
+                owner.append(b)
+            index.append(i)
+        inputs = dict(self.processor(text=texts, images=images, return_tensors="pt", padding=True))
+        return inputs, torch.tensor(owner), torch.tensor(index)
+
+
+def epoch_batches(cfg: TrainConfig, groups: list[str], epoch: int, rank: int, world: int) -> list[list[int]]:
+    """This process's batches of an epoch: a permutation fixed by (seed, epoch), or with
+    `group_batches` whole groups shuffled and cut into batches. Every process gets as many."""
+    rng = np.random.default_rng([cfg.seed, epoch, 7])
+    if cfg.group_batches:
+        by_group: dict[str, list[int]] = {}
+        for i, g in enumerate(groups):
+            by_group.setdefault(g, []).append(i)
+        batches = []
+        for g in rng.permutation(sorted(by_group)):
+            idx = rng.permutation(by_group[g]).tolist()
+            batches += [idx[k:k + cfg.batch_size] for k in range(0, len(idx), cfg.batch_size)]
+        batches = [batches[k] for k in rng.permutation(len(batches))]
+    else:
+        order = rng.permutation(len(groups)).tolist()
+        batches = [order[k:k + cfg.batch_size] for k in range(0, len(order), cfg.batch_size)]
+    per_rank = len(batches) // world
+    if per_rank == 0:
+        raise ValueError(f"{len(groups)} training videos make {len(batches)} batches, fewer than {world} processes")
+    return batches[rank * per_rank:(rank + 1) * per_rank]
+
+
+def video_logprobs(row_logp: torch.Tensor, owner: torch.Tensor, num_videos: int) -> torch.Tensor:
+    """log of the mean word probability over each video's prompts: (R, L), (R,) -> (B, L).
+    Scoring averages level probabilities over keyframes; training matches it."""
+    member = torch.nn.functional.one_hot(owner, num_videos).T.to(row_logp.dtype)  # (B, R)
+    log_member = torch.where(member > 0, 0.0, -torch.inf)
+    return torch.logsumexp(row_logp[None] + log_member[..., None], dim=1) - member.sum(1, keepdim=True).log()
+
+
+# ----------------------------------------------------------------------------- checkpoints
+
+def trainable_state(model) -> dict:
+    return {n: p.detach().cpu().clone() for n, p in model.named_parameters() if p.requires_grad}
+
+
+def save_checkpoint(folder: Path, model, optimizer, scheduler, progress: dict, accelerator) -> None:
+    from safetensors.torch import save_file
+
+    if accelerator.is_main_process:
+        folder.mkdir(parents=True, exist_ok=True)
+        save_file(trainable_state(model), folder / "trainable.safetensors")
+        torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "progress": progress},
+                   folder / "state.pt")
+    accelerator.wait_for_everyone()
+    rng = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state(),
+           "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
+    torch.save(rng, folder / f"rng_{accelerator.process_index}.pt")
+
+
+def load_checkpoint(folder: Path, model, optimizer, scheduler, accelerator) -> dict:
+    from safetensors.torch import load_file
+
+    weights = load_file(folder / "trainable.safetensors")
+    params = dict(model.named_parameters())
+    missing = [n for n, p in params.items() if p.requires_grad and n not in weights]
+    if missing or set(weights) - set(params):
+        raise ValueError(f"{folder} does not match this model/config: missing {missing[:5]}, "
+                         f"unexpected {sorted(set(weights) - set(params))[:5]}")
+    with torch.no_grad():
+        for n, w in weights.items():
+            params[n].copy_(w)
+    state = torch.load(folder / "state.pt", weights_only=False)
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    rng = torch.load(folder / f"rng_{accelerator.process_index}.pt", weights_only=False)
+    random.setstate(rng["python"]), np.random.set_state(rng["numpy"]), torch.set_rng_state(rng["torch"])
+    if rng["cuda"]:
+        torch.cuda.set_rng_state_all(rng["cuda"])
+    return state["progress"]
+
+
+def latest_checkpoint(output_dir: Path) -> Path:
+    found = sorted((output_dir / "checkpoints").glob("step_*"), key=lambda p: int(p.name.split("_")[1]))
+    if not found:
+        raise ValueError(f"--resume: no checkpoints under {output_dir / 'checkpoints'}")
+    return found[-1]
+
+
+def save_scorer(folder: Path, model, processor, cfg: TrainConfig, extra: dict) -> None:
+    """The trained model as a scorer folder: adapter (or full weights), processor, scorer.json."""
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    cfg.scorer_config().save(folder)
+    (folder / "train_result.json").write_text(json.dumps(extra, indent=2) + "\n")
+
+
+# ----------------------------------------------------------------------------- validation
+
+def validate(scorer: Scorer, val, metric: str, cfg: TrainConfig) -> dict:
+    """Score the validation videos with the scoring code itself; failures are counted, not hidden."""
+    rows = list(scorer.score_paths(val["path"], batch_size=cfg.eval_batch_size, num_workers=cfg.num_workers))
+    ok = np.array([r["status"] == "ok" for r in rows])
+    if not ok.all():
+        bad = [r["path"] for r in rows if r["status"] != "ok"]
+        print(f"warning: {len(bad)} validation videos failed and are left out: {bad[:5]}", file=sys.stderr)
+    pred = np.array([r.get("score", np.nan) for r in rows], np.float64)[ok]
+    mos = np.asarray(val["mos"], np.float64)[ok]
+    groups = [g for g, k in zip(val["group"], ok) if k]
+    out = {"n": int(ok.sum()), "failed": int((~ok).sum()), "srcc": metrics.srcc(pred, mos),
+           "plcc": metrics.plcc_poly3(pred, mos), "distinct_scores": int(len(np.unique(np.round(pred, 4))))}
+    if metric == "aim2024":
+        out.update(metrics.aim2024_score(pred, mos, groups))
+        out["metric"] = out["final"]
+    else:
+        # NTIRE 2023's main score, with the SRCC's sign kept: an anti-correlated model is not a good one
+        out["metric"] = (out["srcc"] + out["plcc"]) / 2
+    return out
+
+
+# ----------------------------------------------------------------------------- main
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(prog="lmm-vqa train", description="LoRA / QLoRA fine-tuning to emit quality levels")
+    p.add_argument("config", help="YAML config (train/configs/) or the name of a shipped one")
+    p.add_argument("overrides", nargs="*", help="key=value settings on top of the config")
+    p.add_argument("--resume", nargs="?", const="latest", help="continue from OUTPUT_DIR's latest checkpoint or a given one")
+    return p.parse_args(argv)
+
+
+def resolve_config_path(name: str) -> Path:
+    path = Path(name)
+    if path.is_file():
+        return path
+    shipped = Path(__file__).resolve().parent / "configs" / f"{name}.yaml"
+    if shipped.is_file():
+        return shipped
+    known = sorted(p.stem for p in (Path(__file__).resolve().parent / "configs").glob("*.yaml"))
+    raise ValueError(f"no config {name!r}: not a file, and not one of the shipped configs {known}")
+
+
+def main(argv=None) -> dict:
+    from accelerate import Accelerator
+    from tqdm.auto import tqdm
+    from transformers import AutoConfig, AutoModelForImageTextToText, AutoProcessor, get_cosine_schedule_with_warmup
+
+    from lmm_vqa.data import detect_layout, load_labels
+
+    args = parse_args(argv)
+    cfg = load_config(TrainConfig, resolve_config_path(args.config), args.overrides)
+    accelerator = Accelerator(gradient_accumulation_steps=cfg.grad_accum, mixed_precision=cfg.mixed_precision)
+    device, rank, world = accelerator.device, accelerator.process_index, accelerator.num_processes
+    if cfg.quantization and device.type != "cuda":
+        raise ValueError(f"quantization={cfg.quantization} (QLoRA, bitsandbytes) needs a CUDA GPU; this run is on {device}")
+    random.seed(cfg.seed), np.random.seed(cfg.seed), torch.manual_seed(cfg.seed)
+    out = Path(cfg.output_dir)
+    if accelerator.is_main_process:
+        out.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, out / "config.yaml")
+
+    # --- data: labels -> level targets
+    levels = lv.LevelSet.from_json(cfg.levels)
+    layout = detect_layout(Path(cfg.train_labels)) if cfg.layout == "auto" else cfg.layout
+    train = load_labels(cfg.train_labels, layout, cfg.video_dir, check_files=True)
+    val = load_labels(cfg.val_labels, layout, cfg.video_dir, check_files=True) if cfg.val_labels else None
+    metric = "aim2024" if layout == "cvqad" else "ntire2023"
+    mos = np.asarray(train["mos"], np.float64)
+    if cfg.group_normalise:
+        mos = normalise_in_groups(mos, train["group"])
+    mos_range = tuple(cfg.mos_range) if cfg.mos_range else (float(mos.min()), float(mos.max()))
+    targets = torch.tensor(level_targets(cfg, mos, np.asarray(train["std"]), levels, mos_range), dtype=torch.float32)
+    score_target = torch.tensor(lv.mos_to_scale(mos, mos_range, levels), dtype=torch.float32)
+    group_names = sorted(set(train["group"]))
+    group_ids = torch.tensor([group_names.index(g) for g in train["group"]]) if cfg.rank_weight and \
+        any(train["group"]) else None
+
+    # --- model
+    base = str(Path(cfg.model).resolve()) if Path(cfg.model).is_dir() else cfg.model  # adapters name their base
+    processor = AutoProcessor.from_pretrained(base)
+    processor.tokenizer.padding_side = "left"  # the answer position is last in every row, as in scoring
+    dtype = torch_dtype(cfg.dtype, device.type)
+    load_kwargs = {"dtype": dtype, "attn_implementation": "sdpa"}
+    if cfg.quantization:
+        with torch.device("meta"):  # an empty model, only to name the modules
+            probe = AutoModelForImageTextToText.from_config(AutoConfig.from_pretrained(base))
+        load_kwargs.update(quantization_config=quantization_config(cfg.quantization, module_roles(probe), dtype),
+                           device_map={"": device.index or 0})
+        del probe
+    model = AutoModelForImageTextToText.from_pretrained(base, **load_kwargs)
+    if cfg.quantization:
+        from peft import prepare_model_for_kbit_training
+
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=cfg.gradient_checkpointing,
+                                                gradient_checkpointing_kwargs={"use_reentrant": False})
+    elif cfg.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    model.config.use_cache = False
+    model = make_trainable(model, language=cfg.language, vision=cfg.vision, projector=cfg.projector,
+                           lora_r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+                           lora_targets=cfg.lora_targets)
+    if not cfg.quantization:
+        model.to(device)
+    n_train, n_total = count_parameters(model)
+    scorer_cfg = cfg.scorer_config()
+    level_ids = Scorer(model, processor, scorer_cfg).level_ids  # resolved once, as scoring does
+    mrope = hasattr(_inner_model(model), "rope_deltas")
+    values = torch.tensor(levels.values, device=device)
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    steps_per_epoch = len(epoch_batches(cfg, train["group"], 0, rank, world)) // cfg.grad_accum
+    if steps_per_epoch == 0:
+        raise ValueError(f"{len(train)} videos at batch_size {cfg.batch_size} x grad_accum {cfg.grad_accum} x "
+                         f"{world} process(es) make no whole optimizer step")
+    total_steps = cfg.max_steps or steps_per_epoch * cfg.epochs
+    scheduler = get_cosine_schedule_with_warmup(optimizer, math.ceil(cfg.warmup_ratio * total_steps), total_steps)
+    model = accelerator.prepare(model)
+    unwrapped = accelerator.unwrap_model(model)
+
+    progress = {"step": 0, "epoch": 0, "batch": 0, "best": -math.inf, "best_step": 0, "history": []}
+    if args.resume:
+        ckpt = latest_checkpoint(out) if args.resume == "latest" else Path(args.resume)
+        progress = load_checkpoint(ckpt, unwrapped, optimizer, scheduler, accelerator)
+        if accelerator.is_main_process:
+            print(f"resumed from {ckpt} at step {progress['step']}")
+    if accelerator.is_main_process:
+        print(f"training {n_train:,} of {n_total:,} parameters ({100 * n_train / n_total:.2f}%); "
+              f"{len(train)} videos, {steps_per_epoch} steps/epoch, {total_steps} steps, {world} process(es)")
+
+    dataset = VideoSamples(list(train["path"]), Sampling.parse(cfg.frames, cfg.max_frames),
+                           "random" if cfg.mode == "frame" and cfg.frames_per_sample == "random" else "all", cfg.seed)
+    log_file = out / "log.jsonl"
+    bar = tqdm(total=total_steps, initial=progress["step"], desc="train", disable=not accelerator.is_main_process)
+    running, started = [], time.perf_counter()
+
+    def checkpoint():
+        folder = out / "checkpoints" / f"step_{progress['step']}"
+        save_checkpoint(folder, unwrapped, optimizer, scheduler, progress, accelerator)
+        if accelerator.is_main_process:
+            old = sorted((out / "checkpoints").glob("step_*"), key=lambda p: int(p.name.split("_")[1]))
+            for stale in old[:-cfg.keep_checkpoints]:
+                for f in stale.iterdir():
+                    f.unlink()
+                stale.rmdir()
+
+    def log(record):
+        progress["history"].append(record)
+        if accelerator.is_main_process:
+            with open(log_file, "a") as f:
+                f.write(json.dumps(record) + "\n")
+
+    # --- loop
+    while progress["step"] < total_steps:
+        epoch = progress["epoch"]
+        dataset.epoch = epoch
+        epoch_plan = epoch_batches(cfg, train["group"], epoch, rank, world)
+        epoch_plan = epoch_plan[:len(epoch_plan) - len(epoch_plan) % cfg.grad_accum]  # whole optimizer steps only
+        loader = torch.utils.data.DataLoader(dataset, batch_sampler=epoch_plan[progress["batch"]:],
+                                             num_workers=cfg.num_workers, collate_fn=Collate(processor, scorer_cfg),
+                                             # its own generator: making the iterator must not draw from the
+                                             # global RNG that dropout uses, or a resumed run would diverge
+                                             generator=torch.Generator().manual_seed(cfg.seed + epoch))
+        model.train()
+        for inputs, owner, index in loader:
+            inputs = {k: (v.to(device, dtype) if v.is_floating_point() else v.to(device)) for k, v in inputs.items()}
+            owner, rows = owner.to(device), index.cpu()
+            with accelerator.accumulate(model):
+                row_logp = level_word_logprobs(model, inputs, level_ids, mrope, use_cache=False)  # (R, L)
+                logp = video_logprobs(row_logp, owner, len(rows))  # (B, L)
+                score = losses.expected_score(logp, values)  # (B,)
+                parts = {"level": cfg.level_weight * losses.level_loss(logp, targets[rows].to(device))}
+                if cfg.plcc_weight:
+                    parts["plcc"] = cfg.plcc_weight * losses.plcc_loss(score, score_target[rows].to(device))
+                if cfg.rank_weight:
+                    groups = group_ids[rows].to(device) if group_ids is not None else None
+                    parts["rank"] = cfg.rank_weight * losses.rank_loss(score, score_target[rows].to(device), groups)
+                loss = sum(parts.values())
+                accelerator.backward(loss)
+                if accelerator.sync_gradients:
+                    accelerator.clip_grad_norm_(params, cfg.max_grad_norm)
+                    optimizer.step()
+                    scheduler.step()
+                    optimizer.zero_grad(set_to_none=True)
+            progress["batch"] += 1
+            running.append({k: v.item() for k, v in parts.items()} | {"loss": loss.item()})
+            if not accelerator.sync_gradients:
+                continue
+            progress["step"] += 1
+            bar.update(1)
+            if progress["step"] % cfg.log_every == 0 or progress["step"] == total_steps:
+                mean = {k: float(np.mean([r[k] for r in running])) for k in running[0]}
+                log({"step": progress["step"], "epoch": epoch, "lr": scheduler.get_last_lr()[0],
+                     "seconds": round(time.perf_counter() - started, 1), **mean})
+                bar.set_postfix(loss=f"{mean['loss']:.4f}")
+                running = []
+            if progress["step"] >= total_steps:
+                break
+            if cfg.save_every and progress["step"] % cfg.save_every == 0:
+                checkpoint()
+        if progress["batch"] >= len(epoch_plan):
+            progress["epoch"], progress["batch"] = epoch + 1, 0
+
+        # --- validation at the end of each epoch and of training: the best becomes the output scorer
+        result = {"step": progress["step"], "epoch": epoch}
+        if val is not None and accelerator.is_main_process:
+            result |= {f"val_{k}": v for k, v in validate(Scorer(unwrapped, processor, scorer_cfg), val, metric,
+                                                           cfg).items()}
+            print(f"epoch {epoch} step {progress['step']}: val {metric} {result['val_metric']:.4f}  "
+                  f"SRCC {result['val_srcc']:.4f}  PLCC {result['val_plcc']:.4f}")
+        log(result)
+        if accelerator.is_main_process and (val is None or result["val_metric"] > progress["best"]):
+            progress["best"], progress["best_step"] = result.get("val_metric", math.nan), progress["step"]
+            save_scorer(out, unwrapped, processor, cfg, {"metric": metric, **result})
+        checkpoint()
+    bar.close()
+    accelerator.wait_for_everyone()
+
+    # --- after training: curve, merged weights
+    summary = {"output_dir": str(out), "steps": progress["step"], "metric": metric, "best": progress["best"],
+               "best_step": progress["best_step"], "trainable_parameters": n_train, "total_parameters": n_total}
+    if accelerator.is_main_process:
+        from lmm_vqa.report import training_curve_plot
+
+        training_curve_plot(progress["history"], out / "curve.png", metric)
+        if cfg.merge:
+            merge_adapter(out, out / "merged", device.type)
+        (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        print(f"best val {metric} {progress['best']:.4f} at step {progress['best_step']}; "
+              f"score with: lmm-vqa score VIDEOS --model {out}")
+    accelerator.end_training()
+    return summary
+
+
+def merge_adapter(adapter_dir: Path, merged_dir: Path, device: str) -> None:
+    """The adapter folder as a plain checkpoint: LoRA merged into the base weights."""
+    from transformers import AutoProcessor
+
+    from lmm_vqa.adapters import is_adapter_folder
+
+    if not is_adapter_folder(adapter_dir):  # trained without LoRA: the folder already holds full weights
+        return
+    model = load_model(adapter_dir, "cpu", torch.float32).merge_and_unload()
+    model.save_pretrained(merged_dir)
+    AutoProcessor.from_pretrained(adapter_dir).save_pretrained(merged_dir)
+    (merged_dir / SCORER_FILE).write_text((adapter_dir / SCORER_FILE).read_text())
+
+
+if __name__ == "__main__":
+    main()
