@@ -124,7 +124,8 @@ def cmd_synth(args) -> int:
         raise ValueError(f"--size must look like 1280x720, got {args.size!r}") from None
     total = args.sources * synth.videos_per_source(args.layout)
     with tqdm(total=total, unit="video", desc=f"synth {args.layout}") as bar:
-        counts = synth.make(args.out_dir, args.layout, args.sources, (w, h), args.seconds, args.fps, args.seed, bar)
+        counts = synth.make(args.out_dir, args.layout, args.sources, (w, h), args.seconds, args.fps, args.seed, bar,
+                            args.workers)
     print(f"wrote {sum(counts.values())} videos to {args.out_dir}: "
           + ", ".join(f"{k} {v}" for k, v in counts.items()))
     return 0
@@ -209,6 +210,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seconds", type=float, default=5.0, help="clip length (default 5)")
     p.add_argument("--fps", type=int, default=25)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                   help="processes, one source each (default: all cores); the files do not depend on it")
     p.set_defaults(func=cmd_synth)
 
     p = sub.add_parser("explain", help="ask the model about a video's quality, in words",
@@ -236,7 +239,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["train"]:  # the recipe parses its own arguments, --help included
+        args = argparse.Namespace(func=cmd_train, args=argv[1:])
+    else:
+        args = build_parser().parse_args(argv)
     try:
         return args.func(args)
     except (ValueError, FileNotFoundError, OSError) as e:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import math
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +35,8 @@ def source_image(index: int, rng: np.random.Generator) -> np.ndarray:
         from skimage import data
 
         img = getattr(data, SOURCES[index])()
+        if img.dtype == bool:  # binary samples (horse)
+            img = img.astype(np.uint8) * 255
         if img.ndim == 2:
             img = np.repeat(img[..., None], 3, axis=2)
         return np.ascontiguousarray(img[..., :3])
@@ -116,73 +119,67 @@ def _splits(num_sources: int, rng) -> dict[str, list[int]]:
     return {"test": order[:n_test], "val": order[n_test:n_test + n_val], "train": order[n_test + n_val:]}
 
 
-def make_vdpve(out: Path, sources: int, size, seconds: float, fps: int, seed: int, progress=None) -> dict:
+def _vdpve_source(folder: Path, s: int, size, seconds: float, fps: int, seed: int) -> list[str]:
+    """All degraded versions of source `s`: label lines `name,mos`. Its own RNG, so sources can be
+    made in any order or in parallel and give the same files."""
     from lmm_vqa.testing import write_video
 
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng([seed, s])
     plan = {"A": ["brightness", "contrast", "colour"], "B": ["shake"], "C": ["blur", "sharpen", "noise"]}
-    counts = {}
-    for split, ids in _splits(sources, rng).items():
-        folder = out / split
-        folder.mkdir(parents=True, exist_ok=True)
-        lines = []
-        for s in ids:
-            clip = render_clip(source_image(s, rng), size, max(1, round(seconds * fps)), rng)
-            for subset, kinds in plan.items():
-                for k, kind in enumerate(kinds):
-                    for level in (0.15, 0.5, 0.9):
-                        name = f"{subset}_{s:03d}_{kind}_{int(level * 100):02d}.mp4"
-                        write_video(folder / name, degrade(clip, kind, level, rng), fps=fps, crf=int(rng.integers(18, 30)))
-                        q = decoded_ssim(folder / name, clip)
-                        lines.append(f"{name},{100 * np.clip((q - 0.2) / 0.8, 0, 1) ** 1.5:.3f}")
-                        if progress:
-                            progress.update(1)
-        (folder / "labels.txt").write_text("\n".join(lines) + "\n")
-        counts[split] = len(lines)
-    return counts
+    clip = render_clip(source_image(s, rng), size, max(1, round(seconds * fps)), rng)
+    lines = []
+    for subset, kinds in plan.items():
+        for kind in kinds:
+            for level in (0.15, 0.5, 0.9):
+                name = f"{subset}_{s:03d}_{kind}_{int(level * 100):02d}.mp4"
+                write_video(folder / name, degrade(clip, kind, level, rng), fps=fps, crf=int(rng.integers(18, 30)))
+                q = decoded_ssim(folder / name, clip)
+                lines.append(f"{name},{100 * np.clip((q - 0.2) / 0.8, 0, 1) ** 1.5:.3f}")
+    return lines
 
 
-def make_cvqad(out: Path, sources: int, size, seconds: float, fps: int, seed: int, progress=None) -> dict:
-    from lmm_vqa.data import CVQAD_COLUMNS, CVQAD_NAME_PATTERN
+def _cvqad_source(folder: Path, s: int, size, seconds: float, fps: int, seed: int) -> list[dict]:
+    """Every codec x CRF x preset encoding of source `s`: CVQAD rows."""
+    from lmm_vqa.data import CVQAD_NAME_PATTERN
     from lmm_vqa.testing import CODECS, write_video
 
-    rng = np.random.default_rng(seed)
-    counts = {}
-    for split, ids in _splits(sources, rng).items():
-        folder = out / split
-        rows = []
-        for s in ids:
-            seq = f"{SOURCES[s] if s < len(SOURCES) else 'texture'}-{s:03d}".replace("_", "-")
-            clip = render_clip(source_image(s, rng), size, max(1, round(seconds * fps)), rng)
-            for preset, speed in CVQAD_PRESETS.items():
-                group = []
-                for codec, crfs in CVQAD_CODECS.items():
-                    encoder = CODECS[codec][0]
-                    for crf in crfs:
-                        row = {"codec": codec, "preset": preset, "sequence": seq, "crf": crf, "standard": codec,
-                               "bitrate": ""}
-                        path = folder / CVQAD_NAME_PATTERN.format(**row)
-                        path.parent.mkdir(parents=True, exist_ok=True)
-                        write_video(path, clip, fps=fps, codec=codec, crf=crf, preset=speed[encoder])
-                        kbps = path.stat().st_size * 8 / 1000 / max(seconds, 1 / fps)
-                        q = decoded_ssim(path, clip)
-                        group.append({**row, "real_bitrate": round(kbps, 1), "quality": -math.log10(max(1e-4, 1 - q))})
-                        if progress:
-                            progress.update(1)
-                # Bradley-Terry-like: a log-odds scale, only differences inside the group mean anything.
-                low = min(g["quality"] for g in group)
-                mid = np.median([g["real_bitrate"] for g in group])
-                for g in group:
-                    g["subjective_score"] = round(3.0 * (g.pop("quality") - low), 6)
-                    g["bitrate"] = "high" if g["real_bitrate"] >= mid else "low"
-                rows += group
-        folder.mkdir(parents=True, exist_ok=True)
-        with open(folder / "Subjective_scores.csv", "w", newline="") as f:
-            writer = csv.DictWriter(f, CVQAD_COLUMNS)
-            writer.writeheader()
-            writer.writerows(rows)
-        counts[split] = len(rows)
-    return counts
+    rng = np.random.default_rng([seed, s])
+    seq = f"{SOURCES[s] if s < len(SOURCES) else 'texture'}-{s:03d}".replace("_", "-")
+    clip = render_clip(source_image(s, rng), size, max(1, round(seconds * fps)), rng)
+    rows = []
+    for preset, speed in CVQAD_PRESETS.items():
+        group = []
+        for codec, crfs in CVQAD_CODECS.items():
+            encoder = CODECS[codec][0]
+            for crf in crfs:
+                row = {"codec": codec, "preset": preset, "sequence": seq, "crf": crf, "standard": codec, "bitrate": ""}
+                path = folder / CVQAD_NAME_PATTERN.format(**row)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                write_video(path, clip, fps=fps, codec=codec, crf=crf, preset=speed[encoder])
+                kbps = path.stat().st_size * 8 / 1000 / max(seconds, 1 / fps)
+                q = decoded_ssim(path, clip)
+                group.append({**row, "real_bitrate": round(kbps, 1), "quality": -math.log10(max(1e-4, 1 - q))})
+        # Bradley-Terry-like: a log-odds scale, only differences inside the group mean anything.
+        low = min(g["quality"] for g in group)
+        mid = np.median([g["real_bitrate"] for g in group])
+        for g in group:
+            g["subjective_score"] = round(3.0 * (g.pop("quality") - low), 6)
+            g["bitrate"] = "high" if g["real_bitrate"] >= mid else "low"
+        rows += group
+    return rows
+
+
+def _write_labels(layout: str, folder: Path, records: list) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    if layout == "vdpve":
+        (folder / "labels.txt").write_text("\n".join(records) + "\n")
+        return
+    from lmm_vqa.data import CVQAD_COLUMNS
+
+    with open(folder / "Subjective_scores.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, CVQAD_COLUMNS)
+        writer.writeheader()
+        writer.writerows(records)
 
 
 def videos_per_source(layout: str) -> int:
@@ -190,8 +187,9 @@ def videos_per_source(layout: str) -> int:
 
 
 def make(out_dir, layout: str = "vdpve", sources: int = 10, size=(1280, 720), seconds: float = 5.0,
-         fps: int = 25, seed: int = 0, progress=None) -> dict:
-    """Write a synthetic dataset; returns {split: number of videos}."""
+         fps: int = 25, seed: int = 0, progress=None, workers: int = 1) -> dict:
+    """Write a synthetic dataset; returns {split: number of videos}. Sources are made in
+    `workers` processes; the files do not depend on it."""
     if layout not in ("vdpve", "cvqad"):
         raise ValueError(f"layout must be vdpve or cvqad, got {layout!r}")
     if sources < 1:
@@ -199,5 +197,22 @@ def make(out_dir, layout: str = "vdpve", sources: int = 10, size=(1280, 720), se
     w, h = size
     if w % 2 or h % 2 or min(w, h) < 64:
         raise ValueError(f"size must be even and at least 64 px on each side (AV1), got {w}x{h}")
-    maker = make_vdpve if layout == "vdpve" else make_cvqad
-    return maker(Path(out_dir), sources, (w, h), seconds, fps, seed, progress)
+    out = Path(out_dir)
+    make_source = _vdpve_source if layout == "vdpve" else _cvqad_source
+    splits = _splits(sources, np.random.default_rng(seed))
+    jobs = [(split, s) for split, ids in splits.items() for s in ids]
+    for split in splits:
+        (out / split).mkdir(parents=True, exist_ok=True)
+    results: dict[tuple[str, int], list] = {}
+    with ProcessPoolExecutor(max(1, workers)) as pool:
+        futures = {pool.submit(make_source, out / split, s, (w, h), seconds, fps, seed): (split, s) for split, s in jobs}
+        for fut in as_completed(futures):
+            results[futures[fut]] = fut.result()
+            if progress:
+                progress.update(videos_per_source(layout))
+    counts = {}
+    for split, ids in splits.items():
+        records = [r for s in ids for r in results[(split, s)]]
+        _write_labels(layout, out / split, records)
+        counts[split] = len(records)
+    return counts

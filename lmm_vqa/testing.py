@@ -172,3 +172,51 @@ def build_tiny_checkpoint(family: str, folder: str | os.PathLike, levels_single_
     model.save_pretrained(folder)
     processor.save_pretrained(folder)
     return folder
+
+
+def build_llava_checkpoint(folder: str | os.PathLike, vision: dict, text: dict, image_size: int, patch_size: int,
+                           seed: int = 0, dtype: str = "fp32", device: str = "cpu") -> Path:
+    """Save a random LLaVA-1.5-format checkpoint of the given shapes (CLIPVisionConfig and LlamaConfig
+    keyword arguments) with a locally trained tokenizer and the llava-1.5 chat template. Used for the
+    demo model's untrained base and the 7B-shaped benchmarks. `text` may set a vocab_size larger than
+    the tokenizer's, to get a real model's embedding shapes."""
+    import torch
+    from transformers import (AutoModelForImageTextToText, CLIPImageProcessor, CLIPVisionConfig, LlamaConfig,
+                              LlavaConfig, LlavaProcessor)
+
+    from lmm_vqa.backbones import llava
+
+    tok = train_tokenizer("llama", llava.SPECIAL_TOKENS)
+    llava.configure_tokenizer(tok)
+    vision_cfg = CLIPVisionConfig(image_size=image_size, patch_size=patch_size, **vision)
+    text = {"vocab_size": len(tok), **text}
+    text_cfg = LlamaConfig(bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
+                           **text)
+    config = LlavaConfig(vision_config=vision_cfg, text_config=text_cfg,
+                         image_token_index=tok.convert_tokens_to_ids("<image>"), vision_feature_layer=-2,
+                         vision_feature_select_strategy="default", projector_hidden_act="gelu")
+    torch.manual_seed(seed)
+    with torch.device(device):
+        model = AutoModelForImageTextToText.from_config(config, dtype={"fp32": torch.float32, "bf16": torch.bfloat16,
+                                                                      "fp16": torch.float16}[dtype])
+    model.save_pretrained(folder)
+    processor = LlavaProcessor(
+        image_processor=CLIPImageProcessor(size={"shortest_edge": image_size},
+                                           crop_size={"height": image_size, "width": image_size}),
+        tokenizer=tok, patch_size=patch_size, vision_feature_select_strategy="default",
+        num_additional_image_tokens=1, chat_template=llava.CHAT_TEMPLATE)
+    processor.save_pretrained(folder)
+    return Path(folder)
+
+
+# Shapes of the small demo model (random init, trained on synthetic data; ~6M parameters) and of
+# LLaVA-1.5-7B (CLIP ViT-L/14-336 + Llama-2-7B), for benchmarks with random weights.
+DEMO_SHAPES = {"vision": dict(hidden_size=192, intermediate_size=768, num_hidden_layers=6, num_attention_heads=3),
+               "text": dict(hidden_size=256, intermediate_size=768, num_hidden_layers=4, num_attention_heads=4,
+                            num_key_value_heads=4, max_position_embeddings=1024),
+               "image_size": 224, "patch_size": 16}
+LLAVA_7B_SHAPES = {"vision": dict(hidden_size=1024, intermediate_size=4096, num_hidden_layers=24,
+                                  num_attention_heads=16, projection_dim=768),
+                   "text": dict(vocab_size=32064, hidden_size=4096, intermediate_size=11008, num_hidden_layers=32,
+                                num_attention_heads=32, num_key_value_heads=32, max_position_embeddings=4096),
+                   "image_size": 336, "patch_size": 14}

@@ -59,11 +59,12 @@ def test_cvqad_layout_groups_and_relative_scores(cvqad):
     assert by_crf[0][1] > by_crf[-1][1]
 
 
-def test_synth_is_deterministic(tmp_path):
-    a = synth.make(tmp_path / "a", "vdpve", sources=1, size=(64, 64), seconds=0.5, fps=4, seed=5)
-    b = synth.make(tmp_path / "b", "vdpve", sources=1, size=(64, 64), seconds=0.5, fps=4, seed=5)
+def test_synth_is_deterministic_whatever_the_workers(tmp_path):
+    a = synth.make(tmp_path / "a", "vdpve", sources=3, size=(64, 64), seconds=0.5, fps=4, seed=5, workers=1)
+    b = synth.make(tmp_path / "b", "vdpve", sources=3, size=(64, 64), seconds=0.5, fps=4, seed=5, workers=2)
     assert a == b
-    assert (tmp_path / "a/train/labels.txt").read_text() == (tmp_path / "b/train/labels.txt").read_text()
+    for split in ("train", "val", "test"):
+        assert (tmp_path / f"a/{split}/labels.txt").read_text() == (tmp_path / f"b/{split}/labels.txt").read_text()
 
 
 def test_score_then_evaluate_end_to_end(vdpve, cvqad, checkpoint, tmp_path, capsys):

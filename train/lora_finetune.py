@@ -86,6 +86,7 @@ class TrainConfig:
     keep_checkpoints: int = 2
     eval_batch_size: int = 16
     merge: bool = False  # also write OUTPUT_DIR/merged: the adapter merged into the base weights
+    overwrite: bool = False  # start afresh in an output_dir that holds an earlier run's checkpoints
 
     def __post_init__(self):
         choices = {"layout": ("auto", "vdpve", "cvqad", "qalign", "generic"), "mixed_precision": ("no", "bf16", "fp16"),
@@ -313,7 +314,17 @@ def main(argv=None) -> dict:
         raise ValueError(f"quantization={cfg.quantization} (QLoRA, bitsandbytes) needs a CUDA GPU; this run is on {device}")
     random.seed(cfg.seed), np.random.seed(cfg.seed), torch.manual_seed(cfg.seed)
     out = Path(cfg.output_dir)
+    earlier = sorted((out / "checkpoints").glob("step_*"))
+    if earlier and not args.resume and not cfg.overwrite:
+        raise ValueError(f"{out} holds checkpoints of an earlier run ({earlier[-1].name}, ...): continue it with "
+                         "--resume, or start afresh with overwrite=true or another output_dir")
+    accelerator.wait_for_everyone()
     if accelerator.is_main_process:
+        if not args.resume:  # a fresh run: the earlier run's log and checkpoints go
+            import shutil
+
+            shutil.rmtree(out / "checkpoints", ignore_errors=True)
+            (out / "log.jsonl").unlink(missing_ok=True)
         out.mkdir(parents=True, exist_ok=True)
         save_config(cfg, out / "config.yaml")
 
@@ -403,6 +414,8 @@ def main(argv=None) -> dict:
                 stale.rmdir()
 
     def log(record):
+        if device.type == "cuda":  # peak since the start, loading included
+            record["max_memory_gib"] = round(torch.cuda.max_memory_allocated(device) / 2 ** 30, 2)
         progress["history"].append(record)
         if accelerator.is_main_process:
             with open(log_file, "a") as f:
