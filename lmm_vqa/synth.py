@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import math
+import multiprocessing
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
@@ -204,7 +205,9 @@ def make(out_dir, layout: str = "vdpve", sources: int = 10, size=(1280, 720), se
     for split in splits:
         (out / split).mkdir(parents=True, exist_ok=True)
     results: dict[tuple[str, int], list] = {}
-    with ProcessPoolExecutor(max(1, workers)) as pool:
+    # spawn, not fork: a forked copy of a process that already runs torch's or the codecs' threads can
+    # fail to open an encoder
+    with ProcessPoolExecutor(max(1, workers), mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = {pool.submit(make_source, out / split, s, (w, h), seconds, fps, seed): (split, s) for split, s in jobs}
         for fut in as_completed(futures):
             results[futures[fut]] = fut.result()
