@@ -70,7 +70,7 @@ def quantization_config(bits: int, roles: ModuleRoles, compute_dtype: torch.dtyp
     """bitsandbytes settings for QLoRA; the vision tower, projector and head stay unquantised."""
     from transformers import BitsAndBytesConfig
 
-    skip = [roles.vision.rsplit(".", 1)[-1], roles.projector.rsplit(".", 1)[-1], roles.head]
+    skip = [roles.vision, roles.projector, roles.head]  # full names: transformers matches from the start
     if bits == 4:
         return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
                                   bnb_4bit_compute_dtype=compute_dtype, llm_int8_skip_modules=skip)
