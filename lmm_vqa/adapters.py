@@ -96,8 +96,8 @@ def make_trainable(model, *, language: str = "lora", vision: str = "frozen", pro
         targets += linear_layers(model, roles.vision, LORA_ALL_LINEAR, exclude=roles.projector)
     elif vision == "full":
         full.append(roles.vision)
-    if projector and vision != "full":  # a full vision tower already holds the Qwen merger
-        full.append(roles.projector)
+    if projector and not (vision == "full" and roles.projector.startswith(roles.vision + ".")):
+        full.append(roles.projector)  # (a fully trained Qwen vision tower already holds its merger)
     model.requires_grad_(False)
     if not targets:  # no LoRA: train the chosen modules in place
         modules = dict(model.named_modules())

@@ -144,3 +144,21 @@ def test_quantization_needs_a_gpu(tmp_path, checkpoint, synth_vdpve, capsys):
     code = cli_main(["train", "synthetic_vdpve", f"model={checkpoint('llava')}", "quantization=4",
                      f"train_labels={synth_vdpve / 'train/labels.txt'}", f"output_dir={out}"])
     assert code == 2 and "needs a CUDA GPU" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("family", ["llava", "qwen2_vl"])
+def test_full_vision_training_keeps_the_projector_trainable(checkpoint, family):
+    from transformers import AutoModelForImageTextToText
+
+    from lmm_vqa.adapters import make_trainable, module_roles
+
+    model = AutoModelForImageTextToText.from_pretrained(checkpoint(family))
+    roles = module_roles(model)
+    trained = make_trainable(model, language="full", vision="full", projector=True)
+    frozen = [n for n, p in trained.named_parameters() if not p.requires_grad]
+    assert not frozen, frozen
+    model = AutoModelForImageTextToText.from_pretrained(checkpoint(family))
+    lora = make_trainable(model, language="lora", vision="frozen", projector=True)
+    grads = {n for n, p in lora.named_parameters() if p.requires_grad}
+    assert any(roles.projector.split(".")[-1] in n for n in grads)
+    assert not any(".vision_tower." in n or (".visual." in n and ".merger." not in n) for n in grads)
