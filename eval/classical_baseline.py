@@ -5,7 +5,7 @@
     lmm-vqa evaluate runs/baseline/ridge.csv --labels data/synth_vdpve/test/labels.txt
 
 Features per keyframe, averaged over the video: the Crété-Roffet blur measure (scikit-image
-`blur_effect`), a wavelet noise estimate, RMS contrast, mean brightness and its distance from
+`blur_effect`), Immerkaer's noise estimate, RMS contrast, mean brightness and its distance from
 mid-grey, Hasler-Süsstrunk colourfulness, mean gradient magnitude. Writes two prediction files in
 `lmm-vqa score`'s format: `blur.csv` (minus the blur measure alone, nothing fitted) and `ridge.csv`
 (all features, ridge regression fitted on the training labels).
@@ -27,15 +27,18 @@ FEATURES = ["blur", "noise", "contrast", "brightness", "mid_grey_distance", "col
 
 
 def frame_features(rgb: np.ndarray) -> list[float]:
+    from scipy.ndimage import convolve
     from skimage.measure import blur_effect
-    from skimage.restoration import estimate_sigma
 
     x = rgb.astype(np.float32) / 255
     luma = x @ np.array([0.299, 0.587, 0.114], np.float32)
     rg, yb = x[..., 0] - x[..., 1], 0.5 * (x[..., 0] + x[..., 1]) - x[..., 2]
     colourful = np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean())
     gy, gx = np.gradient(luma)
-    return [blur_effect(luma), float(estimate_sigma(luma)), float(luma.std()), float(luma.mean()),
+    # Immerkaer's fast noise estimate: a Laplacian difference kernel that cancels smooth image structure
+    kernel = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
+    noise = np.sqrt(np.pi / 2) / 6 * np.abs(convolve(luma, kernel, mode="reflect"))[1:-1, 1:-1].mean()
+    return [blur_effect(luma), float(noise), float(luma.std()), float(luma.mean()),
             float(abs(luma.mean() - 0.5)), float(colourful), float(np.hypot(gx, gy).mean())]
 
 

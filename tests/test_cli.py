@@ -96,3 +96,24 @@ def test_help_imports_no_torch():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "score" in result.stdout
+
+
+def test_no_model_uses_the_bundled_demo_model(videos, tmp_path, capsys):
+    out = tmp_path / "demo.csv"
+    assert main(["score", str(videos["h264"]), str(videos["portrait"]), "--out", str(out), "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "DEMO model" in err and "synthetic" in err
+    rows = read_rows(out)
+    assert [r["status"] for r in rows] == ["ok", "ok"]
+    assert all(1 <= float(r["score"]) <= 5 for r in rows)
+    assert main(["explain", str(videos["h264"]), "--json", "--with-score", "--max-new-tokens", "5"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["answer"] and 1 <= answer["score"] <= 5
+
+
+def test_demo_model_is_small_and_complete():
+    from lmm_vqa.scoring import SCORER_FILE, demo_model_path
+
+    folder = demo_model_path()
+    assert (folder / SCORER_FILE).is_file() and (folder / "model.safetensors").is_file()
+    assert sum(f.stat().st_size for f in folder.iterdir()) < 25 * 2 ** 20
