@@ -81,7 +81,7 @@ def cmd_score(args) -> int:
         return 1
     scorer = load_scorer_from_args(args)
     failed = scored = 0
-    with ResultWriter(args.out, scorer.levels.words) as writer:
+    with ResultWriter(args.out, scorer.levels.words, scorer.extra_columns) as writer:
         todo = [p for p in paths if path_key(p) not in writer.done]
         if len(todo) < len(paths):
             print(f"resuming {args.out}: {len(paths) - len(todo)} of {len(paths)} inputs already scored",
@@ -165,6 +165,19 @@ def cmd_explain(args) -> int:
             return 0
 
 
+def cmd_hive(args) -> int:
+    from lmm_vqa import hive
+
+    spec = hive.build(args.coarse, args.fine, args.val, args.out, args.layout, args.device, args.dtype,
+                      args.batch_size)
+    fit = spec["fit"]
+    print(f"fusion weights {spec['weights']} fitted on {fit['n']} videos of {args.val}")
+    print(f"val {fit['metric']}: coarse {fit['coarse']:.4f}  fine {fit['fine']:.4f}  fused {fit['fused']:.4f}; "
+          f"distinct scores {fit['distinct_scores']}")
+    print(f"score with: lmm-vqa score VIDEOS --model {args.out}")
+    return 0
+
+
 def cmd_train(args) -> int:
     from lmm_vqa.recipes.lora_finetune import main as train_main
 
@@ -228,6 +241,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--temperature", type=float, default=0.0, help="0 (default): greedy and deterministic")
     p.add_argument("--top-p", type=float, default=0.9)
     p.set_defaults(func=cmd_explain)
+
+    p = sub.add_parser("hive", help="assemble a HIVE model: coarse + fine adapters, fusion fitted on validation",
+                       description="Copy two fine-tuned adapter folders (5 levels and a finer level set, same base "
+                                   "model and views) into one HIVE folder and fit their fusion weights.")
+    p.add_argument("coarse", help="output folder of the coarse (5-level) training run")
+    p.add_argument("fine", help="output folder of the fine-level training run")
+    p.add_argument("--val", required=True, help="validation label file for the fusion fit")
+    p.add_argument("--out", required=True, help="the HIVE folder to write")
+    p.add_argument("--layout", default="auto", choices=["auto", "vdpve", "cvqad", "qalign", "generic"])
+    p.add_argument("--device")
+    p.add_argument("--dtype", choices=["bf16", "fp16", "fp32"])
+    p.add_argument("--batch-size", type=int, default=16)
+    p.set_defaults(func=cmd_hive)
 
     p = sub.add_parser("train", help="LoRA / QLoRA fine-tuning on labelled videos", add_help=False,
                        description="Runs train/lora_finetune.py: CONFIG [key=value ...] [--resume [CHECKPOINT]]. "

@@ -14,7 +14,6 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from lmm_vqa.levels import score_from_probs
 from lmm_vqa.prompts import read_prompt
 
 
@@ -54,10 +53,13 @@ class Chat:
     adapter: str = "on"
     history: list = field(default_factory=list)  # [(question, answer), ...]
 
+    def __post_init__(self):
+        self.images = self.scorer.prompt_images(list(self.frames))  # the scorer's views of every frame
+
     def messages(self, question: str) -> list[dict]:
         turns = []
         for i, (q, a) in enumerate(self.history + [(question, None)]):
-            content = [{"type": "image"} for _ in range(len(self.frames))] if i == 0 else []
+            content = [{"type": "image"} for _ in range(len(self.images))] if i == 0 else []
             turns.append({"role": "user", "content": content + [{"type": "text", "text": q}]})
             if a is not None:
                 turns.append({"role": "assistant", "content": [{"type": "text", "text": a}]})
@@ -70,7 +72,7 @@ class Chat:
         scorer = self.scorer
         text = scorer.processor.apply_chat_template(self.messages(question), add_generation_prompt=True,
                                                     tokenize=False)
-        inputs = scorer.encode([text], list(self.frames))
+        inputs = scorer.encode([text], self.images)
         streamer = TextIteratorStreamer(scorer.tokenizer, skip_prompt=True, skip_special_tokens=True)
         kwargs = dict(**inputs, streamer=streamer, **self.settings.kwargs(scorer.tokenizer))
         errors = []
@@ -112,10 +114,9 @@ def start_chat(scorer, video, settings: GenerationSettings | None = None, adapte
 def score_frames(scorer, frames: np.ndarray) -> dict:
     """The level-token score of already-decoded frames, in the scorer's mode."""
     if scorer.config.mode == "clip":
-        probs = scorer.level_probs([scorer.render_prompt(len(frames))], list(frames))
-    else:  # one batch of one-image prompts, as the scorer batches frames
-        probs = scorer.level_probs([scorer.render_prompt(1)] * len(frames), list(frames))
-    p = probs.mean(0)
-    score = score_from_probs(p, scorer.levels)
-    return {"score": score, "score_01": float(scorer.levels.normalise(score)),
-            "levels": {w: float(x) for w, x in zip(scorer.levels.words, p)}}
+        images = scorer.prompt_images(list(frames))
+        probs = scorer.level_probs([scorer.render_prompt(len(images))], images)
+    else:  # one batch of one-frame prompts, as the scorer batches frames
+        per_frame = [scorer.prompt_images([f]) for f in frames]
+        probs = scorer.level_probs([scorer.render_prompt(len(im)) for im in per_frame], [i for im in per_frame for i in im])
+    return scorer.summarise(probs.mean(0))

@@ -49,6 +49,10 @@ class LevelSet:
 
 # Q-Align's five levels.
 DEFAULT_LEVELS = LevelSet(("bad", "poor", "fair", "good", "excellent"), (1.0, 2.0, 3.0, 4.0, 5.0))
+# HIVE's finer descriptors, worst to best, on the same 1-5 scale in half steps (several are
+# more than one token in common tokenizers; scoring takes their exact word probabilities).
+FINE_LEVELS = LevelSet(("awful", "bad", "poor", "mediocre", "fair", "decent", "good", "great", "excellent"),
+                       (1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0))
 
 
 def probs_to_score(level_probs, values):

@@ -22,6 +22,7 @@ import torch
 from lmm_vqa.levels import DEFAULT_LEVELS, LevelSet, score_from_probs
 from lmm_vqa.prompts import load_scoring_prompt
 from lmm_vqa.video import Frames, Sampling, load_frames
+from lmm_vqa.views import VIEWS, encoder_input_px, frame_views, mean_colour, views_per_frame
 
 SCORER_FILE = "scorer.json"
 
@@ -37,11 +38,16 @@ class ScorerConfig:
     question: str | None = None  # explicit prompt text; set from `prompt` when None
     answer_prefix: str | None = None
     levels: dict = field(default_factory=DEFAULT_LEVELS.to_json)  # {word: value}, worst to best
+    views: str = "frame"  # frame (as is) | global (padded square) | local | dual (global + local), see views.py
+    local_views: str = "grid:4"  # local views: grid:N native-resolution crops | fragments:G (FAST-VQA)
 
     def __post_init__(self):
         if self.mode not in ("frame", "clip"):
             raise ValueError(f"mode must be 'frame' or 'clip', got {self.mode!r}")
         Sampling.parse(self.frames, self.max_frames)  # validate early
+        if self.views not in VIEWS:
+            raise ValueError(f"views must be one of {VIEWS}, got {self.views!r}")
+        views_per_frame(self.views, self.local_views)  # validates local_views
         LevelSet.from_json(self.levels)
         if self.question is None or self.answer_prefix is None:
             p = load_scoring_prompt(self.prompt or f"score_{self.mode}")
@@ -113,6 +119,10 @@ def render_prompt(processor, num_images: int, question: str, answer_prefix: str)
     return text + ("" if text.endswith((" ", "\n")) else " ") + answer_prefix
 
 
+def prompt_images(frames, config: ScorerConfig, size_px: int, fill) -> list[np.ndarray]:
+    return [v for f in frames for v in frame_views(f, config.views, config.local_views, size_px, fill)]
+
+
 def level_word_logprobs(model, inputs: dict, level_ids: list[list[int]], mrope: bool,
                         use_cache: bool = True) -> torch.Tensor:
     """log P(word | prompt) for each row and level word: (B, L) float32, not renormalised.
@@ -178,12 +188,18 @@ class Scorer:
         # a first token; otherwise the first token's probability is already the word's.
         self.exact = any(len(ids) > 1 for ids in self.level_ids) or len(set(firsts)) < len(firsts)
         self.mrope = hasattr(_inner_model(model), "rope_deltas")
+        self.view_size_px = encoder_input_px(processor.image_processor) if config.views != "frame" else 0
+        self.view_fill = mean_colour(processor.image_processor)
 
     # ------------------------------------------------------------------ prompts
 
     def render_prompt(self, num_images: int, question: str | None = None, answer_prefix: str | None = None) -> str:
         return render_prompt(self.processor, num_images, question or self.config.question,
                              self.config.answer_prefix if answer_prefix is None else answer_prefix)
+
+    def prompt_images(self, frames) -> list[np.ndarray]:
+        """The images of one prompt: each frame's views, frame by frame."""
+        return prompt_images(frames, self.config, self.view_size_px, self.view_fill)
 
     def encode(self, texts: list[str], images: list[np.ndarray]) -> dict:
         inputs = self.processor(text=texts, images=images, return_tensors="pt", padding=True)
@@ -260,8 +276,8 @@ class Scorer:
             prompts = []  # (text, images) per item
             for vid, frame in batch:
                 frames = state.videos[vid][1].frames
-                chosen = list(frames) if self.config.mode == "clip" else [frames[frame]]
-                prompts.append((self.render_prompt(len(chosen)), chosen))
+                images = self.prompt_images(list(frames) if self.config.mode == "clip" else [frames[frame]])
+                prompts.append((self.render_prompt(len(images)), images))
             out = self._probs_or_errors(prompts)
             for (vid, frame), p in zip(batch, out):
                 state.done(vid, frame, p)
@@ -282,6 +298,14 @@ class Scorer:
                 return [e]
             return [self._probs_or_errors([p])[0] for p in prompts]
 
+    def summarise(self, level_probs: np.ndarray) -> dict:
+        """(L,) level probabilities -> {"score", "score_01", "levels": {word: p}} (more for HIVE)."""
+        score = score_from_probs(level_probs, self.levels)
+        return {"score": score, "score_01": float(self.levels.normalise(score)),
+                "levels": {w: float(x) for w, x in zip(self.levels.words, level_probs)}}
+
+    extra_columns: tuple[str, ...] = ()  # result columns beyond score, score_01 and p_<level>
+
     def _finish(self, row, decoded: Frames, frame_probs: list, started: float) -> dict:
         errors = [p for p in frame_probs if isinstance(p, Exception)]
         row["num_frames"] = len(decoded.frames)
@@ -289,12 +313,12 @@ class Scorer:
             row.update(status="error", error=f"model failed: {errors[0]}")
         else:
             per_frame = np.stack(frame_probs)  # (T, L), or (1, L) in clip mode
-            p = per_frame.mean(0)
-            score = score_from_probs(p, self.levels)
-            row.update(score=round(score, 6), score_01=round(float(self.levels.normalise(score)), 6))
-            row.update({f"p_{w}": round(float(x), 6) for w, x in zip(self.levels.words, p)})
+            summary = self.summarise(per_frame.mean(0))
+            levels = summary.pop("levels")
+            row.update({k: round(v, 6) for k, v in summary.items()})
+            row.update({f"p_{w}": round(x, 6) for w, x in levels.items()})
             if self.config.mode == "frame":
-                row["frame_scores"] = [round(score_from_probs(q, self.levels), 6) for q in per_frame]
+                row["frame_scores"] = [round(self.summarise(q)["score"], 6) for q in per_frame]
         row["seconds"] = round(time.perf_counter() - started, 3)
         return row
 
@@ -320,6 +344,10 @@ def load_scorer(model: str | os.PathLike | None = None, device: str | None = Non
 
     model = demo_model_path() if model is None else model
     device = device or default_device()
+    from lmm_vqa.hive import HIVE_FILE, load_hive_scorer
+
+    if (Path(model) / HIVE_FILE).is_file():
+        return load_hive_scorer(model, device, torch_dtype(dtype, device), **overrides)
     folder = Path(model) if Path(model).is_dir() else None
     config = ScorerConfig.load(folder, **overrides)
     processor = AutoProcessor.from_pretrained(model)

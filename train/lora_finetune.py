@@ -27,7 +27,9 @@ from lmm_vqa import losses, metrics
 from lmm_vqa.adapters import (count_parameters, load_model, make_trainable, module_roles, quantization_config,
                               torch_dtype)
 from lmm_vqa.configs import load_config, save_config
-from lmm_vqa.scoring import SCORER_FILE, Scorer, ScorerConfig, _inner_model, level_word_logprobs, render_prompt
+from lmm_vqa.scoring import (SCORER_FILE, Scorer, ScorerConfig, _inner_model, level_word_logprobs, prompt_images,
+                             render_prompt)
+from lmm_vqa.views import encoder_input_px, mean_colour
 from lmm_vqa.video import Sampling, load_frames
 
 
@@ -60,6 +62,8 @@ class TrainConfig:
     frames_per_sample: str = "random"  # frame mode: "random" keyframe per step | "all" (loss on their mean)
     prompt: str | None = None  # prompts/ name or file; None: score_frame / score_clip
     levels: dict = field(default_factory=lv.DEFAULT_LEVELS.to_json)  # {word: value}, worst to best
+    views: str = "frame"  # frame | global | local | dual (HIVE: global + native-resolution local views)
+    local_views: str = "grid:4"  # grid:N crops | fragments:G
     # --- targets
     labels: str = "gaussian"  # hard (Q-Align) | gaussian (DeQA-Score; two_nearest where no std) | two_nearest
     mos_range: list | None = None  # [low, high] of the MOS scale; None: the training set's min and max
@@ -105,7 +109,7 @@ class TrainConfig:
 
     def scorer_config(self) -> ScorerConfig:
         return ScorerConfig(mode=self.mode, frames=self.frames, max_frames=self.max_frames, prompt=self.prompt,
-                            levels=self.levels)
+                            levels=self.levels, views=self.views, local_views=self.local_views)
 
 
 # ----------------------------------------------------------------------------- data
@@ -153,12 +157,15 @@ class Collate:
 
     def __init__(self, processor, scorer_cfg: ScorerConfig):
         self.processor, self.cfg = processor, scorer_cfg
+        self.size_px = encoder_input_px(processor.image_processor) if scorer_cfg.views != "frame" else 0
+        self.fill = mean_colour(processor.image_processor)
 
     def __call__(self, items):
         texts, images, owner, index = [], [], [], []
         for b, (frames, i) in enumerate(items):
             per_prompt = [list(frames)] if self.cfg.mode == "clip" else [[f] for f in frames]
-            for imgs in per_prompt:
+            for frames_of_prompt in per_prompt:
+                imgs = prompt_images(frames_of_prompt, self.cfg, self.size_px, self.fill)
                 texts.append(render_prompt(self.processor, len(imgs), self.cfg.question, self.cfg.answer_prefix))
                 images += imgs
                 owner.append(b)

@@ -1,0 +1,99 @@
+import json
+
+import numpy as np
+import pytest
+
+from lmm_vqa import fusion
+from lmm_vqa.cli import main
+from lmm_vqa.levels import FINE_LEVELS
+from lmm_vqa.results import read_rows
+from lmm_vqa.testing import moving_pattern
+from lmm_vqa.views import fragments, frame_views, global_view, grid_crops, views_per_frame
+
+FILL = (122, 116, 104)
+
+
+def test_global_view_pads_with_the_mean_colour():
+    frame = moving_pattern(1, 60, 120, seed=1)[0]  # landscape: bands above and below
+    view = global_view(frame, 64, FILL)
+    assert view.shape == (64, 64, 3)
+    assert (view[:10] == FILL).all() and (view[-10:] == FILL).all()
+    assert not (view[32] == FILL).all()
+
+
+def test_grid_crops_are_native_resolution_pixels():
+    frame = moving_pattern(1, 120, 200, seed=2)[0]
+    crops = grid_crops(frame, 48, 4, FILL)
+    assert len(crops) == 4 and all(c.shape == (48, 48, 3) for c in crops)
+    assert np.array_equal(crops[0], frame[:48, :48])  # top-left crop, unscaled
+    assert np.array_equal(crops[-1], frame[-48:, -48:])
+    small = grid_crops(frame[:20, :30], 48, 2, FILL)  # smaller than the encoder: padded, not scaled
+    assert np.array_equal(small[0][:20, :30], frame[:20, :30]) and (small[0][20:] == FILL).all()
+
+
+def test_fragments_stitch_native_patches():
+    frame = moving_pattern(1, 96, 160, seed=3)[0]
+    img = fragments(frame, 64, 4, FILL)
+    assert img.shape == (64, 64, 3)
+    patch = img[:16, :16]
+    hits = [(y, x) for y in range(96 - 15) for x in range(160 - 15) if np.array_equal(frame[y:y + 16, x:x + 16], patch)]
+    assert hits, "each fragment is a verbatim patch of the frame"
+
+
+@pytest.mark.parametrize("views,local,count", [("frame", "grid:4", 1), ("global", "grid:4", 1), ("local", "grid:3", 3),
+                                               ("dual", "grid:4", 5), ("dual", "fragments:4", 2)])
+def test_views_per_frame(views, local, count):
+    frame = moving_pattern(1, 50, 90, seed=4)[0]
+    assert len(frame_views(frame, views, local, 32, FILL)) == count == views_per_frame(views, local)
+    with pytest.raises(ValueError, match="local views"):
+        views_per_frame("dual", "tiles:4")
+
+
+def test_fusion_weights_follow_the_informative_part():
+    rng = np.random.default_rng(0)
+    mos = rng.uniform(0, 100, 80)
+    good = mos / 100 + rng.normal(0, 0.05, 80)
+    noise = rng.uniform(0, 1, 80)
+    weights, metric = fusion.fit_weights(np.c_[noise, good], mos)
+    assert weights[1] >= 0.9 and abs(weights.sum() - 1) < 1e-9 and metric > 0.8
+    assert np.allclose(fusion.fuse(np.c_[noise, good], [0.25, 0.75]), 0.25 * noise + 0.75 * good)
+
+
+def test_hive_trains_fits_and_scores_with_both_views_and_level_sets(tmp_path, checkpoint, synth_vdpve, capsys):
+    common = [f"model={checkpoint('llava')}", f"train_labels={synth_vdpve / 'train/labels.txt'}",
+              f"val_labels={synth_vdpve / 'val/labels.txt'}", "max_steps=3", "batch_size=4", "num_workers=0",
+              "gradient_checkpointing=false", "max_frames=2", "lr=3e-3"]
+    for part in ("coarse", "fine"):
+        assert main(["train", "hive_" + part + "_synthetic", *common, f"output_dir={tmp_path / part}"]) == 0
+    assert json.loads((tmp_path / "fine/scorer.json").read_text())["levels"] == FINE_LEVELS.to_json()
+    hive_dir = tmp_path / "hive"
+    assert main(["hive", str(tmp_path / "coarse"), str(tmp_path / "fine"), "--val",
+                 str(synth_vdpve / "val/labels.txt"), "--out", str(hive_dir)]) == 0
+    spec = json.loads((hive_dir / "hive.json").read_text())
+    assert abs(sum(spec["weights"].values()) - 1) < 1e-9 and spec["fit"]["n"] == 21
+    assert spec["fit"]["fused"] >= max(spec["fit"]["coarse"], spec["fit"]["fine"]) - 1e-9
+
+    out = tmp_path / "hive.csv"
+    assert main(["score", str(synth_vdpve / "test"), "--model", str(hive_dir), "--out", str(out), "--quiet"]) == 0
+    rows = read_rows(out)
+    assert len(rows) == 21 and all(r["status"] == "ok" for r in rows)
+    w = spec["weights"]
+    for r in rows:
+        fused_01 = w["coarse"] * (float(r["score_coarse"]) - 1) / 4 + w["fine"] * (float(r["score_fine"]) - 1) / 4
+        assert abs(float(r["score"]) - (1 + 4 * fused_01)) < 1e-5
+    coarse_alone = tmp_path / "coarse.csv"
+    assert main(["score", str(synth_vdpve / "test"), "--model", str(tmp_path / "coarse"), "--out",
+                 str(coarse_alone), "--quiet"]) == 0
+    same = [abs(float(a["score"]) - float(b["score_coarse"])) for a, b in zip(read_rows(coarse_alone), rows)]
+    assert max(same) < 1e-4, "the coarse adapter inside HIVE scores as it does alone"
+
+
+def test_hive_refuses_adapters_with_different_views(tmp_path, checkpoint, synth_vdpve):
+    common = [f"model={checkpoint('llava')}", f"train_labels={synth_vdpve / 'train/labels.txt'}", "max_steps=1",
+              "batch_size=4", "num_workers=0", "gradient_checkpointing=false", "max_frames=1"]
+    assert main(["train", "hive_coarse_synthetic", *common, "val_labels=null", f"output_dir={tmp_path / 'c'}"]) == 0
+    assert main(["train", "hive_fine_synthetic", *common, "val_labels=null", "views=global",
+                 f"output_dir={tmp_path / 'f'}"]) == 0
+    code = main(["hive", str(tmp_path / "c"), str(tmp_path / "f"), "--val", str(synth_vdpve / "val/labels.txt"),
+                 "--out", str(tmp_path / "h")])
+    assert code == 2
