@@ -59,6 +59,11 @@ def add_scorer_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dtype", choices=["bf16", "fp16", "fp32"], help="default: bf16 on GPU, fp32 on CPU")
 
 
+def scorer_kwargs(args) -> dict:
+    return dict(model=args.model, dtype=args.dtype, mode=args.mode, frames=args.frames, max_frames=args.max_frames,
+                prompt=args.prompt)
+
+
 def load_scorer_from_args(args):
     from lmm_vqa.scoring import load_scorer
 
@@ -66,8 +71,7 @@ def load_scorer_from_args(args):
         print("note: no --model given; using the bundled DEMO model, a small model trained only on synthetic "
               "distortions (blur, noise, colour, shake, compression). Its scores are a demonstration, not a "
               "quality metric: pass --model for a real checkpoint.", file=sys.stderr)
-    return load_scorer(args.model, device=args.device, dtype=args.dtype, mode=args.mode, frames=args.frames,
-                       max_frames=args.max_frames, prompt=args.prompt)
+    return load_scorer(device=args.device, **scorer_kwargs(args))
 
 
 def cmd_score(args) -> int:
@@ -79,15 +83,32 @@ def cmd_score(args) -> int:
     if not paths:
         print("error: no input videos found", file=sys.stderr)
         return 1
-    scorer = load_scorer_from_args(args)
+    devices = None
+    if args.devices:
+        from lmm_vqa.sharding import resolve_devices
+
+        devices = resolve_devices(args.devices)
+    if devices:  # the device processes load their own copies; the columns come from the config alone
+        from lmm_vqa.scoring import result_columns
+
+        words, extra = result_columns(**scorer_kwargs(args))
+    else:
+        scorer = load_scorer_from_args(args)
+        words, extra = scorer.levels.words, scorer.extra_columns
     failed = scored = 0
-    with ResultWriter(args.out, scorer.levels.words, scorer.extra_columns) as writer:
+    with ResultWriter(args.out, words, extra) as writer:
         todo = [p for p in paths if path_key(p) not in writer.done]
         if len(todo) < len(paths):
             print(f"resuming {args.out}: {len(paths) - len(todo)} of {len(paths)} inputs already scored",
                   file=sys.stderr)
         bar = tqdm(total=len(todo), unit="video", desc="scoring", disable=args.quiet)
-        for row in scorer.score_paths(todo, batch_size=args.batch_size, num_workers=args.workers):
+        if devices:
+            from lmm_vqa.sharding import score_sharded
+
+            rows = score_sharded(todo, devices, scorer_kwargs(args), args.batch_size, args.workers)
+        else:
+            rows = scorer.score_paths(todo, batch_size=args.batch_size, num_workers=args.workers)
+        for row in rows:
             writer.write(row)
             if row["status"] == "ok":
                 scored += 1
@@ -198,6 +219,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=8, help="prompts per forward pass (default 8)")
     p.add_argument("--workers", type=int, default=2, help="video decoding threads (default 2)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--devices", help="score on several devices at once, one process each: 'all' (every GPU) or a "
+                                     "list such as cuda:0,cuda:1; rows are written as they finish")
     p.set_defaults(func=cmd_score)
 
     p = sub.add_parser("evaluate", help="challenge metrics of predictions against labels",

@@ -202,8 +202,10 @@ class Scorer:
         return prompt_images(frames, self.config, self.view_size_px, self.view_fill)
 
     def encode(self, texts: list[str], images: list[np.ndarray]) -> dict:
-        inputs = self.processor(text=texts, images=images, return_tensors="pt", padding=True)
         device, dtype = _model_device(self.model), self.model.dtype
+        # On a GPU the image processor resizes and normalises there: the CPU only uploads uint8 frames.
+        on_gpu = {"device": device} if device.type == "cuda" else {}
+        inputs = self.processor(text=texts, images=images, return_tensors="pt", padding=True, **on_gpu)
         return {k: (v.to(device, dtype) if v.is_floating_point() else v.to(device)) for k, v in inputs.items()}
 
     # ------------------------------------------------------------------ the core
@@ -332,6 +334,18 @@ def default_device() -> str:
 def demo_model_path() -> Path:
     """The small demo model shipped inside the package (trained on synthetic distortions only)."""
     return Path(__file__).resolve().parent / "demo_model"
+
+
+def result_columns(model=None, **overrides) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(level words, extra columns) of a checkpoint's result rows, without loading the model."""
+    from lmm_vqa.hive import HIVE_FILE, HiveScorer
+
+    folder = Path(demo_model_path() if model is None else model)
+    if (folder / HIVE_FILE).is_file():
+        coarse = json.loads((folder / HIVE_FILE).read_text())["adapters"]["coarse"]
+        return LevelSet.from_json(ScorerConfig.load(folder / coarse).levels).words, HiveScorer.extra_columns
+    config = ScorerConfig.load(folder if folder.is_dir() else None, **overrides)
+    return LevelSet.from_json(config.levels).words, ()
 
 
 def load_scorer(model: str | os.PathLike | None = None, device: str | None = None, dtype: str | None = None,

@@ -117,3 +117,22 @@ def test_demo_model_is_small_and_complete():
     folder = demo_model_path()
     assert (folder / SCORER_FILE).is_file() and (folder / "model.safetensors").is_file()
     assert sum(f.stat().st_size for f in folder.iterdir()) < 25 * 2 ** 20
+
+
+def test_scoring_on_several_devices_merges_into_one_file(videos, checkpoint, tmp_path):
+    """--devices runs one process per device (two CPU processes here; GPUs in the benchmark)."""
+    model = str(checkpoint("llava"))
+    inputs = [str(videos[k]) for k in ("h264", "hevc", "vp9", "av1", "portrait", "one_frame", "zero_bytes")]
+    one, two = tmp_path / "one.csv", tmp_path / "two.csv"
+    assert main(["score", *inputs, "--model", model, "--out", str(one), "--quiet"]) == 1  # zero_bytes fails
+    assert main(["score", *inputs, "--model", model, "--out", str(two), "--quiet", "--devices", "cpu,cpu"]) == 1
+    a = {r["path"]: r for r in read_rows(one)}
+    b = {r["path"]: r for r in read_rows(two)}
+    assert a.keys() == b.keys() == set(inputs)
+    for path in inputs:
+        assert a[path]["status"] == b[path]["status"]
+        if a[path]["status"] == "ok":
+            assert abs(float(a[path]["score"]) - float(b[path]["score"])) < 1e-5
+    # resume: a rerun keeps the ok rows and retries only the failure
+    assert main(["score", *inputs, "--model", model, "--out", str(two), "--quiet", "--devices", "cpu,cpu"]) == 1
+    assert len(read_rows(two)) == len(inputs)

@@ -1,0 +1,214 @@
+"""Scoring throughput on a GPU: a LLaVA-1.5-7B-shaped model (random weights, bf16, SDPA) scoring real
+encoded 1280x720, 10 s videos at 1 keyframe per second, end to end through `lmm-vqa score`'s code path.
+
+    python eval/bench_score.py --work /tmp/bench --videos 24 --batch-size 32
+
+Rows: end to end (decode in threads, preprocessing on the GPU, frames batched across videos);
+the model-only ceiling (the same model on pre-processed tensors already on the GPU, best batch
+size); the naive baseline (one `generate(max_new_tokens=1)` per frame, batch 1); HIVE (global +
+4 local views, coarse and fine adapters); and, with several GPUs, `--devices all`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+def make_video(args):
+    path, seed = args
+    from lmm_vqa.synth import render_clip, source_image
+    from lmm_vqa.testing import write_video
+
+    rng = np.random.default_rng(seed)
+    clip = render_clip(source_image(seed % 16, rng), (1280, 720), 250, rng)
+    write_video(path, clip, fps=25, crf=23, preset="veryfast", gop=25)
+    return path
+
+
+def prepare(work: Path, num_videos: int) -> tuple[Path, list[str]]:
+    from lmm_vqa.testing import LLAVA_7B_SHAPES, build_llava_checkpoint
+
+    model = work / "llava_7b_random"
+    if not (model / "config.json").is_file():
+        build_llava_checkpoint(model, **LLAVA_7B_SHAPES, dtype="bf16", device="cuda")
+    vids = work / "videos"
+    vids.mkdir(parents=True, exist_ok=True)
+    paths = [str(vids / f"v{i:03d}.mp4") for i in range(num_videos)]
+    todo = [(p, i) for i, p in enumerate(paths) if not Path(p).is_file()]
+    with ProcessPoolExecutor(16) as pool:
+        list(pool.map(make_video, todo))
+    return model, paths
+
+
+def build_hive(model: Path, work: Path) -> Path:
+    """Two random LoRA adapters (5 and 9 levels) on the 7B base, dual views, as `lmm-vqa hive` writes."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    from lmm_vqa.adapters import linear_layers, module_roles
+    from lmm_vqa.levels import DEFAULT_LEVELS, FINE_LEVELS
+    from lmm_vqa.scoring import ScorerConfig
+
+    hive = work / "hive"
+    if (hive / "hive.json").is_file():
+        return hive
+    net = AutoModelForImageTextToText.from_pretrained(model, dtype=torch.bfloat16)
+    targets = linear_layers(net, module_roles(net).language)
+    lora = lambda: LoraConfig(r=16, target_modules=targets, init_lora_weights=False)  # noqa: E731
+    peft_model = get_peft_model(net, lora(), adapter_name="coarse")
+    peft_model.add_adapter("fine", lora())
+    peft_model.save_pretrained(hive)  # named adapters go to hive/coarse and hive/fine
+    processor = AutoProcessor.from_pretrained(model)
+    for part, levels in (("coarse", DEFAULT_LEVELS), ("fine", FINE_LEVELS)):
+        processor.save_pretrained(hive / part)
+        ScorerConfig(levels=levels.to_json(), views="dual", local_views="grid:4").save(hive / part)
+        cfg = json.loads((hive / part / "adapter_config.json").read_text())
+        cfg["base_model_name_or_path"] = str(model.resolve())
+        (hive / part / "adapter_config.json").write_text(json.dumps(cfg))
+    (hive / "hive.json").write_text(json.dumps({"adapters": {"coarse": "coarse", "fine": "fine"},
+                                                "weights": {"coarse": 0.5, "fine": 0.5}}))
+    return hive
+
+
+def end_to_end(model, paths, batch_size, workers, device="cuda") -> dict:
+    from lmm_vqa.scoring import load_scorer
+
+    scorer = load_scorer(model, device=device)
+    list(scorer.score_paths(paths[:2], batch_size=batch_size, num_workers=workers))  # warm-up
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    start = time.perf_counter()
+    rows = list(scorer.score_paths(paths, batch_size=batch_size, num_workers=workers))
+    seconds = time.perf_counter() - start
+    frames = sum(r.get("num_frames", 0) for r in rows)
+    assert all(r["status"] == "ok" for r in rows), [r["error"] for r in rows if r["status"] != "ok"]
+    out = {"videos_s": len(rows) / seconds, "frames_s": frames / seconds,
+           "mem_gib": torch.cuda.max_memory_allocated() / 2 ** 30}
+    del scorer
+    torch.cuda.empty_cache()
+    return out
+
+
+def model_only(model, paths, batch_sizes) -> dict:
+    """Pre-decoded, pre-processed tensors on the GPU; forward with last-position logits only."""
+    from lmm_vqa.scoring import load_scorer
+
+    scorer = load_scorer(model, device="cuda")
+    frames = [f for p in paths[:4] for f in scorer.load(p).frames]
+    best = {}
+    for b in batch_sizes:
+        imgs = (frames * (b // len(frames) + 1))[:b]
+        inputs = scorer.encode([scorer.render_prompt(1)] * b, imgs)
+        for _ in range(2):
+            scorer.level_logprobs(inputs)
+        torch.cuda.synchronize()
+        n, start = 10, time.perf_counter()
+        for _ in range(n):
+            scorer.level_logprobs(inputs)
+        torch.cuda.synchronize()
+        best[b] = n * b / (time.perf_counter() - start)
+    tokens = inputs["input_ids"].shape[1]
+    del scorer
+    torch.cuda.empty_cache()
+    b = max(best, key=best.get)
+    return {"frames_s": best[b], "batch": b, "all": best, "tokens_per_prompt": tokens}
+
+
+def naive(model, paths, num_frames=40) -> dict:
+    """One generate(max_new_tokens=1) per frame, batch 1, CPU preprocessing: the loop users write first."""
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    from lmm_vqa.scoring import load_scorer
+
+    scorer = load_scorer(model, device="cuda")
+    net, processor = scorer.model, AutoProcessor.from_pretrained(model)
+    frames = [f for p in paths[:4] for f in scorer.load(p).frames][:num_frames]
+    text = scorer.render_prompt(1)
+    ids = [i[0] for i in scorer.level_ids]
+
+    def one(frame):
+        inputs = processor(text=[text], images=[frame], return_tensors="pt").to("cuda", torch.bfloat16)
+        out = net.generate(**inputs, max_new_tokens=1, output_scores=True, return_dict_in_generate=True,
+                           do_sample=False)
+        return out.scores[0][0, ids].float().softmax(-1).cpu()
+
+    one(frames[0])
+    torch.cuda.synchronize()
+    start = time.perf_counter()
+    for f in frames:
+        one(f)
+    seconds = time.perf_counter() - start
+    del scorer, net
+    torch.cuda.empty_cache()
+    return {"frames_s": len(frames) / seconds}
+
+
+def multi_gpu(model, paths, batch_size, workers, work) -> dict:
+    out = work / "multi.csv"
+    out.unlink(missing_ok=True)
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "lmm_vqa.cli", "score", *paths, "--model", str(model), "--out", str(out),
+                    "--quiet", "--devices", "all", "--batch-size", str(batch_size), "--workers", str(workers)],
+                   check=True)
+    seconds = time.perf_counter() - start  # model loading included, unlike the single-GPU rows
+    from lmm_vqa.results import read_rows
+
+    rows = read_rows(out)
+    frames = sum(int(r["num_frames"]) for r in rows if r["status"] == "ok")
+    return {"videos_s": len(rows) / seconds, "frames_s": frames / seconds, "seconds": seconds}
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--work", default="/tmp/bench")
+    p.add_argument("--videos", type=int, default=24)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--workers", type=int, default=8)
+    p.add_argument("--rows", nargs="*", default=["ceiling", "e2e", "naive", "hive", "multi"],
+                   choices=["ceiling", "e2e", "naive", "hive", "multi"])
+    p.add_argument("--json")
+    args = p.parse_args(argv)
+    work = Path(args.work)
+    model, paths = prepare(work, args.videos)
+    rows = {}
+    n_gpu = torch.cuda.device_count()
+    plan = {"ceiling": ("model only", lambda: model_only(model, paths, [8, 16, 32, 64])),
+            "e2e": ("end to end", lambda: end_to_end(model, paths, args.batch_size, args.workers)),
+            "naive": ("naive loop", lambda: naive(model, paths)),
+            "hive": ("HIVE end to end", lambda: end_to_end(build_hive(model, work), paths[:8], args.batch_size,
+                                                           args.workers)),
+            "multi": (f"end to end, {n_gpu} GPUs", lambda: multi_gpu(model, paths, args.batch_size, args.workers,
+                                                                     work))}
+    for key in args.rows:
+        name, run = plan[key]
+        if key == "multi" and n_gpu < 2:
+            continue
+        try:
+            rows[name] = run()
+        except Exception as e:  # one failed row must not hide the others
+            print(f"row {name!r} failed: {type(e).__name__}: {e}", file=sys.stderr)
+    ceiling = rows.get("model only", {}).get("frames_s", float("nan"))
+    tokens = rows.get("model only", {}).get("tokens_per_prompt", "?")
+    print(f"\n{torch.cuda.get_device_name()} x{n_gpu}, {args.videos} videos 1280x720 10 s, fps:1 keyframes, "
+          f"{tokens} tokens per prompt")
+    print(f"{'row':<26}{'videos/s':>10}{'frames/s':>10}{'% ceiling':>11}{'GPU GiB':>9}")
+    for name, r in rows.items():
+        print(f"{name:<26}{r.get('videos_s', float('nan')):>10.2f}{r['frames_s']:>10.1f}"
+              f"{100 * r['frames_s'] / ceiling:>10.0f}%{r.get('mem_gib', float('nan')):>9.1f}")
+    if "model only" in rows:
+        print(f"model-only frames/s by batch size: { {k: round(v, 1) for k, v in rows['model only']['all'].items()} }")
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=2, default=str) + "\n")
+
+
+if __name__ == "__main__":
+    main()
