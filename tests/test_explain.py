@@ -73,3 +73,22 @@ def test_adapter_off_without_an_adapter_is_the_same_model(checkpoint, videos):
     assert on == off
     with pytest.raises(ValueError, match="adapter"):
         start_chat(scorer, videos["h264"], adapter="maybe").ask("q")
+
+
+def test_adapter_off_answers_with_the_base_model(tmp_path, checkpoint, synth_vdpve, capsys):
+    """A fine-tuned folder: --adapter off gives exactly the base model's greedy answer."""
+    from lmm_vqa.cli import main
+
+    out = tmp_path / "ft"
+    assert main(["train", "synthetic_vdpve", f"model={checkpoint('llava')}", f"output_dir={out}",
+                 f"train_labels={synth_vdpve / 'train/labels.txt'}", "val_labels=null", "max_steps=3", "lr=5e-2",
+                 "batch_size=4", "num_workers=0", "gradient_checkpointing=false", "max_frames=1"]) == 0
+    video = str(next((synth_vdpve / "test").glob("*.mp4")))
+    answers = {}
+    for name, args in {"base": ["--model", str(checkpoint("llava"))], "off": ["--model", str(out), "--adapter", "off"],
+                       "on": ["--model", str(out), "--adapter", "on"]}.items():
+        capsys.readouterr()
+        assert main(["explain", video, *args, "--json", "--with-score", "--max-new-tokens", "8"]) == 0
+        answers[name] = json.loads(capsys.readouterr().out)
+    assert answers["off"]["answer"] == answers["base"]["answer"]
+    assert answers["on"]["score"] != answers["base"]["score"], "the adapter is on when asked"
