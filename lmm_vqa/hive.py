@@ -45,6 +45,7 @@ class HiveScorer(Scorer):
         self.part_levels = {p: LevelSet.from_json(configs[p].levels) for p in PARTS}
         self.part_ids = {p: resolve_level_tokens(self.tokenizer, first.answer_prefix, self.part_levels[p].words)
                          for p in PARTS}
+        self.part_exact = {p: any(len(i) > 1 for i in self.part_ids[p]) for p in PARTS}
         self.weights = np.array([weights[p] for p in PARTS], np.float64)
 
     @torch.inference_mode()
@@ -54,9 +55,8 @@ class HiveScorer(Scorer):
         out = []
         for part in PARTS:
             self.model.set_adapter(part)
-            ids = self.part_ids[part]
-            exact = any(len(i) > 1 for i in ids)
-            logp = level_word_logprobs(self.model, inputs, ids, self.mrope, use_cache=exact)
+            logp = level_word_logprobs(self.model, inputs, self.part_ids[part], self.mrope,
+                                       use_cache=self.part_exact[part])
             out.append(logp.softmax(-1).cpu().numpy().astype(np.float64))
         return np.concatenate(out, axis=1)
 

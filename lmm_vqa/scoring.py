@@ -119,6 +119,12 @@ def render_prompt(processor, num_images: int, question: str, answer_prefix: str)
     return text + ("" if text.endswith((" ", "\n")) else " ") + answer_prefix
 
 
+def view_geometry(processor, config: ScorerConfig) -> tuple[int, tuple[int, int, int]]:
+    """(encoder input side in px, padding colour) for building the config's views."""
+    size_px = encoder_input_px(processor.image_processor) if config.views != "frame" else 0
+    return size_px, mean_colour(processor.image_processor)
+
+
 def prompt_images(frames, config: ScorerConfig, size_px: int, fill) -> list[np.ndarray]:
     return [v for f in frames for v in frame_views(f, config.views, config.local_views, size_px, fill)]
 
@@ -188,8 +194,7 @@ class Scorer:
         # a first token; otherwise the first token's probability is already the word's.
         self.exact = any(len(ids) > 1 for ids in self.level_ids) or len(set(firsts)) < len(firsts)
         self.mrope = hasattr(_inner_model(model), "rope_deltas")
-        self.view_size_px = encoder_input_px(processor.image_processor) if config.views != "frame" else 0
-        self.view_fill = mean_colour(processor.image_processor)
+        self.view_size_px, self.view_fill = view_geometry(processor, config)
 
     # ------------------------------------------------------------------ prompts
 

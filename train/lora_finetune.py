@@ -28,8 +28,7 @@ from lmm_vqa.adapters import (count_parameters, load_model, make_trainable, modu
                               torch_dtype)
 from lmm_vqa.configs import load_config, save_config
 from lmm_vqa.scoring import (SCORER_FILE, Scorer, ScorerConfig, _inner_model, level_word_logprobs, prompt_images,
-                             render_prompt)
-from lmm_vqa.views import encoder_input_px, mean_colour
+                             render_prompt, resolve_level_tokens, view_geometry)
 from lmm_vqa.video import Sampling, load_frames
 
 
@@ -157,8 +156,7 @@ class Collate:
 
     def __init__(self, processor, scorer_cfg: ScorerConfig):
         self.processor, self.cfg = processor, scorer_cfg
-        self.size_px = encoder_input_px(processor.image_processor) if scorer_cfg.views != "frame" else 0
-        self.fill = mean_colour(processor.image_processor)
+        self.size_px, self.fill = view_geometry(processor, scorer_cfg)
 
     def __call__(self, items):
         texts, images, owner, index = [], [], [], []
@@ -379,7 +377,7 @@ def main(argv=None) -> dict:
         model.to(device)
     n_train, n_total = count_parameters(model)
     scorer_cfg = cfg.scorer_config()
-    level_ids = Scorer(model, processor, scorer_cfg).level_ids  # resolved once, as scoring does
+    level_ids = resolve_level_tokens(processor.tokenizer, scorer_cfg.answer_prefix, levels.words)  # as scoring
     mrope = hasattr(_inner_model(model), "rope_deltas")
     values = torch.tensor(levels.values, device=device)
 
