@@ -140,7 +140,13 @@ def _load_decord(path: str, sampling: Sampling) -> Frames:
 
 
 def scan_packets(path: str) -> tuple[int, np.ndarray, float]:
-    """(number of frames, display-order indices of the I-frames, fps) from one demux pass, no decoding.
+    """(number of frames, display-order indices of the I-frames, fps) from one demux pass, no decoding."""
+    num_frames, keys, fps, _ = _scan(path)
+    return num_frames, keys, fps
+
+
+def _scan(path: str) -> tuple[int, np.ndarray, float, np.ndarray | None]:
+    """scan_packets, plus every frame's pts in display order (None where packets carry no pts).
 
     Packets arrive in decode order; with B-frames that differs from display order, so a
     keyframe's index is the rank of its timestamp among all frames' timestamps.
@@ -152,35 +158,88 @@ def scan_packets(path: str) -> tuple[int, np.ndarray, float]:
             raise VideoError(f"no video stream in {path}")
         stream = container.streams.video[0]
         fps = float(stream.average_rate or stream.guessed_rate or 0.0)
-        stamps, is_key = [], []
+        stamps, is_key, have_pts = [], [], True
         for order, packet in enumerate(container.demux(stream)):
             if packet.size == 0:
                 continue
+            have_pts &= packet.pts is not None
             stamps.append(packet.pts if packet.pts is not None else (packet.dts if packet.dts is not None else order))
             is_key.append(bool(packet.is_keyframe))
-    display_rank = np.argsort(np.argsort(np.asarray(stamps), kind="stable"), kind="stable")
-    return len(stamps), np.sort(display_rank[np.asarray(is_key, dtype=bool)]).astype(np.int64), fps
+    stamps = np.asarray(stamps, dtype=np.int64)
+    display_rank = np.argsort(np.argsort(stamps, kind="stable"), kind="stable")
+    keys = np.sort(display_rank[np.asarray(is_key, dtype=bool)]).astype(np.int64)
+    unique = have_pts and len(np.unique(stamps)) == len(stamps)
+    return len(stamps), keys, fps, (np.sort(stamps) if unique else None)
 
 
 def _load_pyav(path: str, sampling: Sampling) -> Frames:
+    num_frames, keys, fps, pts = _scan(path)
+    idx = select_indices(num_frames, fps, sampling, keys)
+    got = None
+    if pts is not None and len(keys):
+        try:
+            got = _decode_seeking(path, idx, keys, pts)
+        except _SeekFailed:
+            got = None  # an inexact seek or unexpected timestamps: decode from the start instead
+    if got is None:
+        got = _decode_sequential(path, idx)
+    if not got:
+        raise VideoError(f"no decodable frames in {path}")
+    order = sorted(got)
+    times = [got[i][1] if got[i][1] is not None else (i / fps if fps else 0.0) for i in order]
+    return Frames(np.stack([got[i][0] for i in order]), np.asarray(times, dtype=np.float64),
+                  np.asarray(order, dtype=np.int64), fps, "pyav")
+
+
+class _SeekFailed(Exception):
+    pass
+
+
+def _decode_seeking(path: str, idx: np.ndarray, keys: np.ndarray, pts: np.ndarray) -> dict:
+    """{index: (rgb frame, seconds)} for the wanted display indices, jumping to the keyframe before a
+    wanted frame whenever that keyframe lies past where decoding has got to: sampling one frame a
+    second from a stream with a keyframe every second decodes 1 frame in 25, not all of them."""
     import av
 
-    num_frames, keys, fps = scan_packets(path)
-    idx = select_indices(num_frames, fps, sampling, keys)
-    wanted, frames, times, got = set(idx.tolist()), [], [], []
+    index_of = {int(p): i for i, p in enumerate(pts)}
+    got, pos = {}, -1  # pos: display index of the last frame decoded
+    with av.open(path) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        frames = None
+        try:
+            for target in idx.tolist():
+                key = int(keys[keys <= target].max()) if (keys <= target).any() else 0
+                if frames is None or key > pos:
+                    container.seek(int(pts[key]), stream=stream, backward=True, any_frame=False)
+                    frames, pos = container.decode(stream), -1
+                for frame in frames:
+                    i = index_of.get(frame.pts)
+                    if i is None or (pos == -1 and i > target):
+                        raise _SeekFailed  # unknown timestamp, or the seek overshot the wanted frame
+                    pos = i
+                    if i == target:
+                        got[i] = (frame.to_ndarray(format="rgb24"), None if frame.time is None else float(frame.time))
+                    if i >= target:
+                        break
+        except av.error.InvalidDataError:
+            pass  # a truncated stream: keep the frames decoded before the damage
+    return got
+
+
+def _decode_sequential(path: str, idx: np.ndarray) -> dict:
+    import av
+
+    wanted, got = set(idx.tolist()), {}
     with av.open(path) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         try:
             for i, frame in enumerate(container.decode(stream)):
                 if i in wanted:
-                    frames.append(frame.to_ndarray(format="rgb24"))
-                    times.append(float(frame.time) if frame.time is not None else (i / fps if fps else 0.0))
-                    got.append(i)
+                    got[i] = (frame.to_ndarray(format="rgb24"), None if frame.time is None else float(frame.time))
                     if len(got) == len(wanted):
                         break
         except av.error.InvalidDataError:
             pass  # a truncated stream: keep the frames decoded before the damage
-    if not frames:
-        raise VideoError(f"no decodable frames in {path}")
-    return Frames(np.stack(frames), np.asarray(times), np.asarray(got, dtype=np.int64), fps, "pyav")
+    return got

@@ -69,3 +69,19 @@ def test_select_indices_uniform_centres_and_bounds():
     assert select_indices(10, 25.0, Sampling("uniform", 2)).tolist() == [2, 7]
     assert select_indices(3, 25.0, Sampling("uniform", 8, max_frames=8)).tolist() == [0, 1, 2]
     assert select_indices(0, 25.0, Sampling("fps", 1)).tolist() == []
+
+
+@pytest.mark.parametrize("name", ["h264", "hevc", "vp9", "av1", "odd_size", "portrait", "one_frame", "truncated"])
+@pytest.mark.parametrize("spec", ["fps:1", "fps:3", "uniform:7", "keyframes"])
+def test_pyav_seeking_gives_the_frames_of_a_full_decode(videos, name, spec):
+    from lmm_vqa.video import _decode_seeking, _decode_sequential, _scan
+
+    num_frames, keys, fps, pts = _scan(str(videos[name]))
+    idx = select_indices(num_frames, fps, Sampling.parse(spec, 16), keys)
+    assert pts is not None and len(keys)
+    full = _decode_sequential(str(videos[name]), idx)
+    sought = _decode_seeking(str(videos[name]), idx, keys, pts)
+    assert sorted(sought) == sorted(full) and len(full) >= 1
+    for i in full:
+        assert np.array_equal(sought[i][0], full[i][0]), f"frame {i} differs"
+        assert sought[i][1] == pytest.approx(full[i][1])
