@@ -15,6 +15,8 @@ from pathlib import Path
 
 import torch
 
+from lmm_vqa.dual import FUSION, LOCAL_ENCODER, attach_dual_encoder, has_dual_encoder
+
 ADAPTER_FILE = "adapter_config.json"
 LORA_ALL_LINEAR = "all-linear"
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
@@ -83,7 +85,8 @@ def make_trainable(model, *, language: str = "lora", vision: str = "frozen", pro
                    lora_r: int = 16, lora_alpha: int = 32, lora_dropout: float = 0.05,
                    lora_targets: list[str] | str = LORA_ALL_LINEAR, adapter_name: str = "default"):
     """Wrap `model` for training. language: lora | full | frozen; vision: frozen | lora | full.
-    Returns the model to train (a peft model when any LoRA is used), everything else frozen."""
+    Returns the model to train (a peft model when any LoRA is used), everything else frozen.
+    A dual encoder (dual.py) trains its local encoder as `vision` and `projector` say, and its fusion."""
     if language not in ("lora", "full", "frozen") or vision not in ("frozen", "lora", "full"):
         raise ValueError(f"language must be lora|full|frozen and vision frozen|lora|full, got {language!r}, {vision!r}")
     roles = module_roles(model)
@@ -92,14 +95,22 @@ def make_trainable(model, *, language: str = "lora", vision: str = "frozen", pro
         targets += linear_layers(model, roles.language, lora_targets)
     elif language == "full":
         full += [roles.language, roles.head]
-    if vision == "lora":
-        targets += linear_layers(model, roles.vision, LORA_ALL_LINEAR, exclude=roles.projector)
-    elif vision == "full":
-        full.append(roles.vision)
-    if projector and not (vision == "full" and roles.projector.startswith(roles.vision + ".")):
-        full.append(roles.projector)  # (a fully trained Qwen vision tower already holds its merger)
+    encoders = [(roles.vision, roles.projector)]
+    if has_dual_encoder(model):  # HIVE: the local encoder trains like the global one; the fusion fully
+        local = f"model.{LOCAL_ENCODER}."
+        encoders.append((local + roles.vision.split(".")[-1], local + roles.projector.split(".", 1)[-1]))
+        full.append(f"model.{FUSION}")
+    for tower, proj in encoders:
+        if vision == "lora":
+            targets += linear_layers(model, tower, LORA_ALL_LINEAR, exclude=proj)
+        elif vision == "full":
+            full.append(tower)
+        if projector and not (vision == "full" and proj.startswith(tower + ".")):
+            full.append(proj)  # (a fully trained Qwen vision tower already holds its merger)
     model.requires_grad_(False)
     if not targets:  # no LoRA: train the chosen modules in place
+        if has_dual_encoder(model):
+            raise ValueError("the dual encoder is saved inside a LoRA adapter: use language: lora or vision: lora")
         modules = dict(model.named_modules())
         for name in full:
             modules[name].requires_grad_(True)
@@ -127,6 +138,12 @@ def is_adapter_folder(path) -> bool:
     return Path(path).is_dir() and (Path(path) / ADAPTER_FILE).is_file()
 
 
+def uses_dual_encoder(path) -> bool:
+    """Whether an adapter folder was trained with HIVE's dual encoder (it saves the fusion module)."""
+    config = json.loads((Path(path) / ADAPTER_FILE).read_text())
+    return any(FUSION in name for name in config.get("modules_to_save") or [])
+
+
 def base_of_adapter(path) -> str:
     """The base checkpoint an adapter folder was trained on (peft's `base_model_name_or_path`)."""
     config = json.loads((Path(path) / ADAPTER_FILE).read_text())
@@ -151,6 +168,9 @@ def load_model(path: str | os.PathLike, device: str, dtype: torch.dtype, adapter
         raise ValueError(f"cannot load model {base!r}{where}: {e}") from None
     if adapters:
         from peft import PeftModel
+
+        if any(uses_dual_encoder(folder) for folder in adapters.values()):
+            attach_dual_encoder(net)  # before the adapter, which holds its weights
 
         names = list(adapters)
         net = PeftModel.from_pretrained(net, adapters[names[0]], adapter_name=names[0])

@@ -14,7 +14,9 @@ from typing import Iterator
 import numpy as np
 import torch
 
+from lmm_vqa import dual
 from lmm_vqa.prompts import read_prompt
+from lmm_vqa.scoring import prompt_placeholders
 
 
 @dataclass
@@ -59,7 +61,8 @@ class Chat:
     def messages(self, question: str) -> list[dict]:
         turns = []
         for i, (q, a) in enumerate(self.history + [(question, None)]):
-            content = [{"type": "image"} for _ in range(len(self.images))] if i == 0 else []
+            content = [{"type": "image"} for _ in range(prompt_placeholders(self.scorer.config, len(self.images)))] \
+                if i == 0 else []
             turns.append({"role": "user", "content": content + [{"type": "text", "text": q}]})
             if a is not None:
                 turns.append({"role": "assistant", "content": [{"type": "text", "text": a}]})
@@ -73,13 +76,14 @@ class Chat:
         text = scorer.processor.apply_chat_template(self.messages(question), add_generation_prompt=True,
                                                     tokenize=False)
         inputs = scorer.encode([text], self.images)
+        local = inputs.pop(dual.LOCAL_KEY, None)  # the dual encoder's local views
         streamer = TextIteratorStreamer(scorer.tokenizer, skip_prompt=True, skip_special_tokens=True)
         kwargs = dict(**inputs, streamer=streamer, **self.settings.kwargs(scorer.tokenizer))
         errors = []
 
         def run():
             try:
-                with torch.no_grad(), _adapter_context(scorer.model, self.adapter):
+                with torch.no_grad(), _adapter_context(scorer.model, self.adapter), dual.feeding(scorer.model, local):
                     scorer.model.generate(**kwargs)
             except Exception as e:  # re-raised in the caller's thread below
                 errors.append(e)
@@ -115,8 +119,8 @@ def score_frames(scorer, frames: np.ndarray) -> dict:
     """The level-token score of already-decoded frames, in the scorer's mode."""
     if scorer.config.mode == "clip":
         images = scorer.prompt_images(list(frames))
-        probs = scorer.level_probs([scorer.render_prompt(len(images))], images)
+        probs = scorer.level_probs([scorer.prompt_for(images)], images)
     else:  # one batch of one-frame prompts, as the scorer batches frames
         per_frame = [scorer.prompt_images([f]) for f in frames]
-        probs = scorer.level_probs([scorer.render_prompt(len(im)) for im in per_frame], [i for im in per_frame for i in im])
+        probs = scorer.level_probs([scorer.prompt_for(im) for im in per_frame], [i for im in per_frame for i in im])
     return scorer.summarise(probs.mean(0))

@@ -25,7 +25,7 @@ from lmm_vqa.scoring import Scorer, ScorerConfig, level_word_logprobs, resolve_l
 
 HIVE_FILE = "hive.json"
 PARTS = ("coarse", "fine")
-_SHARED = ("mode", "frames", "max_frames", "views", "local_views", "question", "answer_prefix")
+_SHARED = ("mode", "frames", "max_frames", "views", "local_views", "encoder", "question", "answer_prefix")
 
 
 class HiveScorer(Scorer):

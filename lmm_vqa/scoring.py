@@ -19,6 +19,7 @@ from typing import Iterable, Iterator
 import numpy as np
 import torch
 
+from lmm_vqa import dual
 from lmm_vqa.levels import DEFAULT_LEVELS, LevelSet, score_from_probs
 from lmm_vqa.prompts import load_scoring_prompt
 from lmm_vqa.video import Frames, Sampling, load_frames
@@ -40,6 +41,10 @@ class ScorerConfig:
     levels: dict = field(default_factory=DEFAULT_LEVELS.to_json)  # {word: value}, worst to best
     views: str = "frame"  # frame (as is) | global (padded square) | local | dual (global + local), see views.py
     local_views: str = "grid:4"  # local views: grid:N native-resolution crops | fragments:G (FAST-VQA)
+    # shared: one vision tower, every view its own image in the prompt, the LM attends over all their tokens;
+    # dual: HIVE's dual encoder (dual.py), local views through their own encoder, fused into the global view's
+    # tokens before the LM (needs views: dual and a checkpoint trained with it)
+    encoder: str = "shared"
 
     def __post_init__(self):
         if self.mode not in ("frame", "clip"):
@@ -48,6 +53,11 @@ class ScorerConfig:
         if self.views not in VIEWS:
             raise ValueError(f"views must be one of {VIEWS}, got {self.views!r}")
         views_per_frame(self.views, self.local_views)  # validates local_views
+        if self.encoder not in ("shared", "dual"):
+            raise ValueError(f"encoder must be 'shared' or 'dual', got {self.encoder!r}")
+        if self.encoder == "dual" and self.views != "dual":
+            raise ValueError(f"encoder: dual encodes global and local views apart, so it needs views: dual, "
+                             f"got views: {self.views}")
         LevelSet.from_json(self.levels)
         if self.question is None or self.answer_prefix is None:
             p = load_scoring_prompt(self.prompt or f"score_{self.mode}")
@@ -102,10 +112,7 @@ def _model_device(model) -> torch.device:
     return next(model.parameters()).device
 
 
-def _inner_model(model):
-    """The model that holds `rope_deltas` (M-RoPE families), through a peft wrapper if any."""
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    return getattr(base, "model", base)
+_inner_model = dual.inner_model  # holds `rope_deltas` in the M-RoPE families
 
 
 def render_prompt(processor, num_images: int, question: str, answer_prefix: str) -> str:
@@ -126,12 +133,41 @@ def view_geometry(processor, config: ScorerConfig) -> tuple[int, tuple[int, int,
 
 
 def prompt_images(frames, config: ScorerConfig, size_px: int, fill) -> list[np.ndarray]:
+    """Every frame's views, frame by frame: [global, local...] per frame with views: dual."""
     return [v for f in frames for v in frame_views(f, config.views, config.local_views, size_px, fill)]
+
+
+def prompt_placeholders(config: ScorerConfig, num_images: int) -> int:
+    """How many images the prompt text names: all of them, or one per frame with the dual encoder
+    (whose local views go to the forward pass apart, see `processor_inputs`)."""
+    return num_images // views_per_frame(config.views, config.local_views) if config.encoder == "dual" else num_images
+
+
+def processor_inputs(processor, config: ScorerConfig, texts: list[str], images: list, **kwargs) -> dict:
+    """The processor's output for prompts and their images; with the dual encoder, the local views
+    are preprocessed apart, under inputs["local_views"]."""
+    if config.encoder != "dual":
+        return dict(processor(text=texts, images=images, return_tensors="pt", padding=True, **kwargs))
+    glob, local = dual.split_views(images, views_per_frame(config.views, config.local_views))
+    inputs = dict(processor(text=texts, images=glob, return_tensors="pt", padding=True, **kwargs))
+    inputs[dual.LOCAL_KEY] = dict(processor.image_processor(images=local, return_tensors="pt", **kwargs))
+    return inputs
+
+
+def inputs_to(inputs: dict, device, dtype) -> dict:
+    """Tensors to `device`, floating ones also to `dtype`; one level of nesting (the local views)."""
+    def move(v):
+        if isinstance(v, dict):
+            return {k: move(x) for k, x in v.items()}
+        return v.to(device, dtype) if v.is_floating_point() else v.to(device)
+
+    return {k: move(v) for k, v in inputs.items()}
 
 
 def level_word_logprobs(model, inputs: dict, level_ids: list[list[int]], mrope: bool,
                         use_cache: bool = True) -> torch.Tensor:
     """log P(word | prompt) for each row and level word: (B, L) float32, not renormalised.
+    `inputs` may hold the dual encoder's local views (see `processor_inputs`).
 
     The first token of every word comes from one forward pass (last position only). A word of
     several tokens adds the log-probabilities of its later tokens: with `use_cache`, by continuing
@@ -139,6 +175,12 @@ def level_word_logprobs(model, inputs: dict, level_ids: list[list[int]], mrope: 
     appended (training, where gradient checkpointing turns the cache off). Differentiable when
     called under autograd.
     """
+    inputs = dict(inputs)
+    with dual.feeding(model, inputs.pop(dual.LOCAL_KEY, None)):
+        return _level_word_logprobs(model, inputs, level_ids, mrope, use_cache)
+
+
+def _level_word_logprobs(model, inputs, level_ids, mrope, use_cache):
     mask = inputs["attention_mask"]
     extra = {} if mrope else {"position_ids": (mask.cumsum(-1) - 1).clamp(min=0)}
     exact = any(len(ids) > 1 for ids in level_ids)
@@ -202,6 +244,10 @@ class Scorer:
         return render_prompt(self.processor, num_images, question or self.config.question,
                              self.config.answer_prefix if answer_prefix is None else answer_prefix)
 
+    def prompt_for(self, images: list) -> str:
+        """The scoring prompt for one prompt's images (as `prompt_images` gives them)."""
+        return self.render_prompt(prompt_placeholders(self.config, len(images)))
+
     def prompt_images(self, frames) -> list[np.ndarray]:
         """The images of one prompt: each frame's views, frame by frame."""
         return prompt_images(frames, self.config, self.view_size_px, self.view_fill)
@@ -210,8 +256,7 @@ class Scorer:
         device, dtype = _model_device(self.model), self.model.dtype
         # On a GPU the image processor resizes and normalises there: the CPU only uploads uint8 frames.
         on_gpu = {"device": device} if device.type == "cuda" else {}
-        inputs = self.processor(text=texts, images=images, return_tensors="pt", padding=True, **on_gpu)
-        return {k: (v.to(device, dtype) if v.is_floating_point() else v.to(device)) for k, v in inputs.items()}
+        return inputs_to(processor_inputs(self.processor, self.config, texts, images, **on_gpu), device, dtype)
 
     # ------------------------------------------------------------------ the core
 
@@ -284,7 +329,7 @@ class Scorer:
             for vid, frame in batch:
                 frames = state.videos[vid][1].frames
                 images = self.prompt_images(list(frames) if self.config.mode == "clip" else [frames[frame]])
-                prompts.append((self.render_prompt(len(images)), images))
+                prompts.append((self.prompt_for(images), images))
             out = self._probs_or_errors(prompts)
             for (vid, frame), p in zip(batch, out):
                 state.done(vid, frame, p)

@@ -2,12 +2,15 @@ import json
 
 import numpy as np
 import pytest
+import torch
+from safetensors.torch import load_file
 
-from lmm_vqa import fusion
+from lmm_vqa import dual, fusion
 from lmm_vqa.cli import main
 from lmm_vqa.levels import FINE_LEVELS
 from lmm_vqa.results import read_rows
 from lmm_vqa.testing import moving_pattern
+from conftest import FAMILIES
 from lmm_vqa.views import fragments, frame_views, global_view, grid_crops, views_per_frame
 
 FILL = (122, 116, 104)
@@ -92,8 +95,92 @@ def test_hive_refuses_adapters_with_different_views(tmp_path, checkpoint, synth_
     common = [f"model={checkpoint('llava')}", f"train_labels={synth_vdpve / 'train/labels.txt'}", "max_steps=1",
               "batch_size=4", "num_workers=0", "gradient_checkpointing=false", "max_frames=1"]
     assert main(["train", "hive_coarse_synthetic", *common, "val_labels=null", f"output_dir={tmp_path / 'c'}"]) == 0
-    assert main(["train", "hive_fine_synthetic", *common, "val_labels=null", "views=global",
+    assert main(["train", "hive_fine_synthetic", *common, "val_labels=null", "views=global", "encoder=shared",
                  f"output_dir={tmp_path / 'f'}"]) == 0
     code = main(["hive", str(tmp_path / "c"), str(tmp_path / "f"), "--val", str(synth_vdpve / "val/labels.txt"),
                  "--out", str(tmp_path / "h")])
     assert code == 2
+
+
+def _probs(scorer, frames):
+    images = [scorer.prompt_images([f]) for f in frames]
+    return scorer.level_probs([scorer.prompt_for(im) for im in images], [i for im in images for i in im])
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_dual_encoder_starts_as_the_global_view_model_and_fuses_local_views(checkpoint, family):
+    from transformers import AutoProcessor
+
+    from lmm_vqa.adapters import load_model
+    from lmm_vqa.scoring import Scorer, ScorerConfig
+
+    folder = checkpoint(family)
+    processor = AutoProcessor.from_pretrained(folder)
+    frames = list(moving_pattern(3, 72, 100, seed=5))
+    plain = Scorer(load_model(folder, "cpu", torch.float32), processor, ScorerConfig(views="global"))
+    model = load_model(folder, "cpu", torch.float32)
+    dual.attach_dual_encoder(model)
+    hive = Scorer(model, processor, ScorerConfig(views="dual", local_views="grid:2", encoder="dual"))
+    assert hive.prompt_for(hive.prompt_images(frames[:1])).count("image") == plain.prompt_for(
+        plain.prompt_images(frames[:1])).count("image"), "the prompt names the global view only"
+    assert np.abs(_probs(hive, frames) - _probs(plain, frames)).max() < 1e-6, "gate 0: the global-view model"
+
+    with torch.no_grad():
+        dual.inner_model(model).hive_fusion.gate.fill_(1.0)
+    gated = _probs(hive, frames)
+    assert np.abs(gated - _probs(plain, frames)).max() > 1e-3, "an open gate lets the local views in"
+    # the local views come from the frame's native pixels: changing only what the crops see changes the score
+    edited = [f.copy() for f in frames]
+    for f in edited:
+        f[:36, :36] = 255 - f[:36, :36]
+    hive.config.views = "dual"
+    assert np.abs(_probs(hive, edited) - gated).max() > 1e-4
+
+
+def test_fuse_views_batched_equals_frame_by_frame():
+    torch.manual_seed(0)
+    fusion_module = dual.LocalGlobalFusion(32)
+    with torch.no_grad():
+        fusion_module.gate.fill_(0.7)
+    glob = [torch.randn(5, 32) for _ in range(3)]
+    local = [torch.randn(4, 32) for _ in range(6)]
+    batched = dual.fuse_views(fusion_module, glob, local)
+    one_by_one = [fusion_module(g[None], torch.cat(local[2 * i:2 * i + 2])[None])[0] for i, g in enumerate(glob)]
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(batched, one_by_one))
+    ragged = dual.fuse_views(fusion_module, glob[:2] + [torch.randn(7, 32)], local)  # unequal lengths: per frame
+    assert [tuple(x.shape) for x in ragged] == [(5, 32), (5, 32), (7, 32)]
+
+
+def test_dual_encoder_trains_two_encoders_and_its_folder_scores(tmp_path, checkpoint, synth_vdpve):
+    out = tmp_path / "dual"
+    assert main(["train", "hive_coarse_synthetic", f"model={checkpoint('llava')}",
+                 f"train_labels={synth_vdpve / 'train/labels.txt'}", "val_labels=null", "max_steps=4",
+                 "batch_size=4", "num_workers=0", "gradient_checkpointing=false", "max_frames=2", "lr=1e-2",
+                 f"output_dir={out}"]) == 0
+    weights = load_file(out / "adapter_model.safetensors")
+    gate = [v for k, v in weights.items() if k.endswith("hive_fusion.gate")]
+    assert len(gate) == 1 and gate[0].abs().item() > 1e-3, "the fusion trained and is saved in the adapter"
+    q_global = [k for k in weights if ".vision_tower." in k and "hive_local" not in k and "q_proj.lora_B" in k]
+    q_local = [k.replace("model.vision_tower", "model.hive_local.vision_tower") for k in q_global]
+    assert q_global and all(k in weights for k in q_local)
+    assert any(not torch.equal(weights[g], weights[l]) for g, l in zip(q_global, q_local)), "two encoders"
+    assert any("hive_local.multi_modal_projector" in k for k in weights), "the local encoder's own projector"
+
+    csv = tmp_path / "dual.csv"
+    assert main(["score", str(synth_vdpve / "test"), "--model", str(out), "--out", str(csv), "--quiet"]) == 0
+    rows = read_rows(csv)
+    assert len(rows) == 21 and all(r["status"] == "ok" for r in rows)
+    from lmm_vqa.scoring import load_scorer
+
+    with pytest.raises(ValueError, match="needs views: dual"):
+        load_scorer(out, device="cpu", views="global")
+
+
+def test_dual_encoder_cannot_merge(checkpoint, synth_vdpve):
+    from lmm_vqa.configs import load_config
+    from lmm_vqa.recipes.lora_finetune import TrainConfig
+
+    with pytest.raises(ValueError, match="merge"):
+        load_config(TrainConfig, "train/configs/hive_coarse_synthetic.yaml", ["merge=true"])
+    with pytest.raises(ValueError, match="views: dual"):
+        load_config(TrainConfig, "train/configs/hive_coarse_synthetic.yaml", ["views=global"])

@@ -27,8 +27,10 @@ from lmm_vqa import losses, metrics
 from lmm_vqa.adapters import (count_parameters, load_model, make_trainable, module_roles, quantization_config,
                               torch_dtype)
 from lmm_vqa.configs import load_config, save_config
-from lmm_vqa.scoring import (SCORER_FILE, Scorer, ScorerConfig, _inner_model, level_word_logprobs, prompt_images,
-                             render_prompt, resolve_level_tokens, view_geometry)
+from lmm_vqa.dual import attach_dual_encoder
+from lmm_vqa.scoring import (SCORER_FILE, Scorer, ScorerConfig, _inner_model, inputs_to, level_word_logprobs,
+                             processor_inputs, prompt_images, prompt_placeholders, render_prompt,
+                             resolve_level_tokens, view_geometry)
 from lmm_vqa.video import Sampling, load_frames
 
 
@@ -63,6 +65,7 @@ class TrainConfig:
     levels: dict = field(default_factory=lv.DEFAULT_LEVELS.to_json)  # {word: value}, worst to best
     views: str = "frame"  # frame | global | local | dual (HIVE: global + native-resolution local views)
     local_views: str = "grid:4"  # grid:N crops | fragments:G
+    encoder: str = "shared"  # shared: the LM attends over every view's tokens | dual: HIVE's dual encoder (dual.py)
     # --- targets
     labels: str = "gaussian"  # hard (Q-Align) | gaussian (DeQA-Score; two_nearest where no std) | two_nearest
     mos_range: list | None = None  # [low, high] of the MOS scale; None: the training set's min and max
@@ -105,10 +108,15 @@ class TrainConfig:
             raise ValueError(f"mos_range must be [low, high], got {self.mos_range}")
         lv.LevelSet.from_json(self.levels)
         Sampling.parse(self.frames, self.max_frames)
+        self.scorer_config()  # validates views, local_views and encoder together
+        if self.encoder == "dual" and self.merge:
+            raise ValueError("merge: the dual encoder's local encoder and fusion live in the adapter, and a merged "
+                             "checkpoint could not load them: keep the adapter folder (merge: false)")
 
     def scorer_config(self) -> ScorerConfig:
         return ScorerConfig(mode=self.mode, frames=self.frames, max_frames=self.max_frames, prompt=self.prompt,
-                            levels=self.levels, views=self.views, local_views=self.local_views)
+                            levels=self.levels, views=self.views, local_views=self.local_views,
+                            encoder=self.encoder)
 
 
 # ----------------------------------------------------------------------------- data
@@ -164,11 +172,12 @@ class Collate:
             per_prompt = [list(frames)] if self.cfg.mode == "clip" else [[f] for f in frames]
             for frames_of_prompt in per_prompt:
                 imgs = prompt_images(frames_of_prompt, self.cfg, self.size_px, self.fill)
-                texts.append(render_prompt(self.processor, len(imgs), self.cfg.question, self.cfg.answer_prefix))
+                texts.append(render_prompt(self.processor, prompt_placeholders(self.cfg, len(imgs)), self.cfg.question,
+                                           self.cfg.answer_prefix))
                 images += imgs
                 owner.append(b)
             index.append(i)
-        inputs = dict(self.processor(text=texts, images=images, return_tensors="pt", padding=True))
+        inputs = processor_inputs(self.processor, self.cfg, texts, images)
         return inputs, torch.tensor(owner), torch.tensor(index)
 
 
@@ -370,6 +379,8 @@ def main(argv=None) -> dict:
     elif cfg.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     model.config.use_cache = False
+    if cfg.encoder == "dual":
+        attach_dual_encoder(model)
     model = make_trainable(model, language=cfg.language, vision=cfg.vision, projector=cfg.projector,
                            lora_r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
                            lora_targets=cfg.lora_targets)
@@ -439,7 +450,7 @@ def main(argv=None) -> dict:
                                              generator=torch.Generator().manual_seed(cfg.seed + epoch))
         model.train()
         for inputs, owner, index in loader:
-            inputs = {k: (v.to(device, dtype) if v.is_floating_point() else v.to(device)) for k, v in inputs.items()}
+            inputs = inputs_to(inputs, device, dtype)
             owner, rows = owner.to(device), index.cpu()
             with accelerator.accumulate(model):
                 row_logp = level_word_logprobs(model, inputs, level_ids, mrope, use_cache=False)  # (R, L)
