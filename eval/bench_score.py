@@ -50,27 +50,29 @@ def prepare(work: Path, num_videos: int) -> tuple[Path, list[str]]:
 
 
 def build_hive(model: Path, work: Path) -> Path:
-    """Two random LoRA adapters (5 and 9 levels) on the 7B base, dual views, as `lmm-vqa hive` writes."""
-    from peft import LoraConfig, get_peft_model
+    """Two LoRA adapters (5 and 9 levels) on the 7B base with the dual encoder (global + 4 local views,
+    LoRA on the language model and both vision encoders), as `lmm-vqa hive` writes them."""
+    import copy
+
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
-    from lmm_vqa.adapters import linear_layers, module_roles
+    from lmm_vqa.adapters import make_trainable
+    from lmm_vqa.dual import attach_dual_encoder
     from lmm_vqa.levels import DEFAULT_LEVELS, FINE_LEVELS
     from lmm_vqa.scoring import ScorerConfig
 
-    hive = work / "hive"
+    hive = work / "hive_dual"
     if (hive / "hive.json").is_file():
         return hive
     net = AutoModelForImageTextToText.from_pretrained(model, dtype=torch.bfloat16)
-    targets = linear_layers(net, module_roles(net).language)
-    lora = lambda: LoraConfig(r=16, target_modules=targets, init_lora_weights=False)  # noqa: E731
-    peft_model = get_peft_model(net, lora(), adapter_name="coarse")
-    peft_model.add_adapter("fine", lora())
+    attach_dual_encoder(net)
+    peft_model = make_trainable(net, language="lora", vision="lora", adapter_name="coarse")
+    peft_model.add_adapter("fine", copy.deepcopy(peft_model.peft_config["coarse"]))
     peft_model.save_pretrained(hive)  # named adapters go to hive/coarse and hive/fine
     processor = AutoProcessor.from_pretrained(model)
     for part, levels in (("coarse", DEFAULT_LEVELS), ("fine", FINE_LEVELS)):
         processor.save_pretrained(hive / part)
-        ScorerConfig(levels=levels.to_json(), views="dual", local_views="grid:4").save(hive / part)
+        ScorerConfig(levels=levels.to_json(), views="dual", local_views="grid:4", encoder="dual").save(hive / part)
         cfg = json.loads((hive / part / "adapter_config.json").read_text())
         cfg["base_model_name_or_path"] = str(model.resolve())
         (hive / part / "adapter_config.json").write_text(json.dumps(cfg))
@@ -95,6 +97,77 @@ def end_to_end(model, paths, batch_size, workers, device="cuda") -> dict:
            "mem_gib": torch.cuda.max_memory_allocated() / 2 ** 30}
     del scorer
     torch.cuda.empty_cache()
+    return out
+
+
+def profile(model, paths, batch_size, workers) -> dict:
+    """Where end-to-end time goes: the main thread's time in views, preprocessing (processor and
+    upload) and the forward pass, the rest being the wait for decoding and bookkeeping; and each
+    stage's own rate when run alone."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from lmm_vqa.scoring import load_scorer
+
+    scorer = load_scorer(model, device="cuda")
+    spent = {"views": 0.0, "preprocess": 0.0, "forward": 0.0}
+
+    def timed(name, fn):
+        def run(*args, **kwargs):
+            start = time.perf_counter()
+            out = fn(*args, **kwargs)
+            torch.cuda.synchronize()  # charge the GPU work to the stage that launched it
+            spent[name] += time.perf_counter() - start
+            return out
+        return run
+
+    scorer.prompt_images = timed("views", scorer.prompt_images)
+    scorer.encode = timed("preprocess", scorer.encode)
+    scorer.level_logprobs = timed("forward", scorer.level_logprobs)
+    list(scorer.score_paths(paths[:2], batch_size=batch_size, num_workers=workers))  # warm-up
+    spent.update(dict.fromkeys(spent, 0.0))
+    start = time.perf_counter()
+    rows = list(scorer.score_paths(paths, batch_size=batch_size, num_workers=workers))
+    total = time.perf_counter() - start
+    frames = sum(r["num_frames"] for r in rows)
+    split = {k: v / total for k, v in spent.items()}
+    split["decode wait + other"] = 1 - sum(split.values())
+
+    with ThreadPoolExecutor(workers) as pool:  # decoding alone, as score_paths runs it
+        start = time.perf_counter()
+        decoded = list(pool.map(scorer.load, paths))
+        decode_fps = sum(len(d.frames) for d in decoded) / (time.perf_counter() - start)
+    decoders = sorted({d.decoder for d in decoded})
+    frames_list = [f for d in decoded[:4] for f in d.frames][:batch_size]
+    images = [scorer.prompt_images([f]) for f in frames_list]
+    texts = [scorer.prompt_for(im) for im in images]
+    flat = [i for im in images for i in im]
+    scorer.encode(texts, flat)
+    start = time.perf_counter()
+    for _ in range(5):
+        scorer.encode(texts, flat)
+    preprocess_fps = 5 * len(texts) / (time.perf_counter() - start)
+    del scorer
+    torch.cuda.empty_cache()
+    return {"frames_s": frames / total, "videos_s": len(rows) / total, "split": split,
+            "alone_frames_s": {"decode": decode_fps, "preprocess": preprocess_fps}, "decoder": decoders}
+
+
+def scaling(model, paths, batch_size, workers) -> dict:
+    """1 GPU vs all GPUs through `--devices`' code path; steady-state rate from the first row to the
+    last (model loading excluded), and the wall time with loading."""
+    from lmm_vqa.sharding import score_sharded
+
+    out = {}
+    for n in sorted({1, torch.cuda.device_count()}):
+        start = time.perf_counter()
+        rows = []  # (arrival time, device, frames)
+        for row in score_sharded(paths, [f"cuda:{i}" for i in range(n)], {"model": str(model)}, batch_size, workers):
+            assert row["status"] == "ok", row["error"]
+            rows.append((time.perf_counter(), row["device"], row["num_frames"]))
+        # steady state: from when every device has delivered its first row
+        t0 = max(min(t for t, d, _ in rows if d == dev) for dev in {d for _, d, _ in rows})
+        after = [f for t, _, f in rows if t > t0]
+        out[n] = {"frames_s": sum(after) / (rows[-1][0] - t0), "wall_s": time.perf_counter() - start}
     return out
 
 
@@ -174,7 +247,8 @@ def main(argv=None):
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--workers", type=int, default=8)
     p.add_argument("--rows", nargs="*", default=["ceiling", "e2e", "naive", "hive", "multi"],
-                   choices=["ceiling", "e2e", "naive", "hive", "multi"])
+                   choices=["ceiling", "e2e", "naive", "hive", "multi", "profile", "scaling"])
+    p.add_argument("--scaling-videos", type=int, default=96, help="videos for the scaling rows")
     p.add_argument("--json")
     args = p.parse_args(argv)
     work = Path(args.work)
@@ -187,10 +261,13 @@ def main(argv=None):
             "hive": ("HIVE end to end", lambda: end_to_end(build_hive(model, work), paths[:8], args.batch_size,
                                                            args.workers)),
             "multi": (f"end to end, {n_gpu} GPUs", lambda: multi_gpu(model, paths, args.batch_size, args.workers,
-                                                                     work))}
+                                                                     work)),
+            "profile": ("end to end, profiled", lambda: profile(model, paths, args.batch_size, args.workers)),
+            "scaling": ("scaling", lambda: scaling(model, prepare(work, args.scaling_videos)[1], args.batch_size,
+                                                   args.workers))}
     for key in args.rows:
         name, run = plan[key]
-        if key == "multi" and n_gpu < 2:
+        if key in ("multi", "scaling") and n_gpu < 2:
             continue
         try:
             rows[name] = run()
@@ -202,10 +279,21 @@ def main(argv=None):
           f"{tokens} tokens per prompt")
     print(f"{'row':<26}{'videos/s':>10}{'frames/s':>10}{'% ceiling':>11}{'GPU GiB':>9}")
     for name, r in rows.items():
+        if name == "scaling":
+            continue
         print(f"{name:<26}{r.get('videos_s', float('nan')):>10.2f}{r['frames_s']:>10.1f}"
               f"{100 * r['frames_s'] / ceiling:>10.0f}%{r.get('mem_gib', float('nan')):>9.1f}")
     if "model only" in rows:
         print(f"model-only frames/s by batch size: { {k: round(v, 1) for k, v in rows['model only']['all'].items()} }")
+    if "end to end, profiled" in rows:
+        r = rows["end to end, profiled"]
+        print("end-to-end time split (main thread): " + ", ".join(f"{k} {100 * v:.0f}%" for k, v in r["split"].items()))
+        print("each stage alone, frames/s: " + ", ".join(f"{k} {v:.1f}" for k, v in r["alone_frames_s"].items())
+              + f" (decoder: {', '.join(r['decoder'])}; forward alone: the model-only row)")
+    if "scaling" in rows:
+        for n, r in rows["scaling"].items():
+            print(f"--devices, {n} GPU(s), {args.scaling_videos} videos: {r['frames_s']:.1f} frames/s steady "
+                  f"(first row to last), {r['wall_s']:.1f} s wall with model loading")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2, default=str) + "\n")
 

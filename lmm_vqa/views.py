@@ -62,7 +62,7 @@ def global_view(frame: np.ndarray, size_px: int, fill: tuple[int, int, int]) -> 
     canvas[:] = fill
     top, left = (side - h) // 2, (side - w) // 2
     canvas[top:top + h, left:left + w] = frame
-    return np.asarray(Image.fromarray(canvas).resize((size_px, size_px), Image.BICUBIC))
+    return np.array(Image.fromarray(canvas).resize((size_px, size_px), Image.BICUBIC))  # writable: torch warns otherwise
 
 
 def _pad_to(frame: np.ndarray, min_px: int, fill) -> np.ndarray:
@@ -109,7 +109,7 @@ def fragments(frame: np.ndarray, size_px: int, grid: int, fill) -> np.ndarray:
     if out.shape[0] != size_px:
         from PIL import Image
 
-        out = np.asarray(Image.fromarray(out).resize((size_px, size_px), Image.NEAREST))
+        out = np.array(Image.fromarray(out).resize((size_px, size_px), Image.NEAREST))
     return out
 
 

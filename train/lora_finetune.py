@@ -27,7 +27,7 @@ from lmm_vqa import losses, metrics
 from lmm_vqa.adapters import (count_parameters, load_model, make_trainable, module_roles, quantization_config,
                               torch_dtype)
 from lmm_vqa.configs import load_config, save_config
-from lmm_vqa.dual import attach_dual_encoder
+from lmm_vqa.dual import FUSION, attach_dual_encoder
 from lmm_vqa.scoring import (SCORER_FILE, Scorer, ScorerConfig, _inner_model, inputs_to, level_word_logprobs,
                              processor_inputs, prompt_images, prompt_placeholders, render_prompt,
                              resolve_level_tokens, view_geometry)
@@ -82,6 +82,7 @@ class TrainConfig:
     batch_size: int = 8  # videos per step and process
     grad_accum: int = 1
     lr: float = 2e-4
+    fusion_lr_scale: float = 10.0  # the dual encoder's fusion module (new, gate at zero) learns at lr x this
     weight_decay: float = 0.0
     warmup_ratio: float = 0.03
     max_grad_norm: float = 1.0
@@ -393,7 +394,11 @@ def main(argv=None) -> dict:
     values = torch.tensor(levels.values, device=device)
 
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    # the dual encoder's fusion starts from scratch (its gate at zero): it gets its own, larger step size
+    fresh = {id(p) for n, p in model.named_parameters() if p.requires_grad and FUSION in n}
+    groups = [{"params": [p for p in params if id(p) not in fresh], "lr": cfg.lr},
+              {"params": [p for p in params if id(p) in fresh], "lr": cfg.lr * cfg.fusion_lr_scale}]
+    optimizer = torch.optim.AdamW([g for g in groups if g["params"]], weight_decay=cfg.weight_decay)
     steps_per_epoch = len(epoch_batches(cfg, train["group"], 0, rank, world)) // cfg.grad_accum
     if steps_per_epoch == 0:
         raise ValueError(f"{len(train)} videos at batch_size {cfg.batch_size} x grad_accum {cfg.grad_accum} x "

@@ -1,0 +1,23 @@
+# The GPU runs behind docs/benchmarks.md (session 3), on a 2 x H200 machine (32 cores).
+#   bash eval/gpu_session3.sh 1   HIVE ablation on GPU 1 (cores 16-31) while the scoring benchmark
+#                                 runs on GPU 0 (cores 0-15, as many as the one-GPU machine has)
+#   bash eval/gpu_session3.sh 2   --devices scaling, 1 vs 2 GPUs, the machine to itself
+OUT=${OUT:-/tmp/out}; mkdir -p $OUT
+set -x
+A=""; B=""; if command -v taskset >/dev/null; then A="taskset -c 16-31"; B="taskset -c 0-15"; fi
+if [ "$1" = 1 ]; then
+  ($A env CUDA_VISIBLE_DEVICES=1 timeout 540 python3 eval/hive_ablation.py --data /tmp/hd \
+     --base lmm_vqa/demo_model --work /tmp/abl --sources 40 --epochs 3 --parallel \
+     --train batch_size=32 num_workers=3 eval_batch_size=64 lr=5e-4 gradient_checkpointing=false \
+     > $OUT/ablation.log 2>&1
+   cp /tmp/abl/ablation.json /tmp/abl/ablation_hist.png /tmp/abl/*.log $OUT/ 2>/dev/null
+   for d in /tmp/abl/*/; do [ -f $d/train_result.json ] && cp $d/train_result.json $OUT/result_$(basename $d).json; done) &
+  $B env CUDA_VISIBLE_DEVICES=0 timeout 540 python3 eval/bench_score.py --work /tmp/bench --videos 24 \
+     --rows ceiling profile e2e naive hive --json $OUT/bench.json > $OUT/bench.log 2>&1
+  wait
+  tail -n 25 $OUT/bench.log; tail -n 12 $OUT/ablation.log
+else
+  timeout 560 python3 eval/bench_score.py --work /tmp/bench --videos 24 --rows e2e scaling --scaling-videos 96 \
+     --json $OUT/bench_scaling.json > $OUT/bench_scaling.log 2>&1
+  tail -n 12 $OUT/bench_scaling.log
+fi
