@@ -2,6 +2,7 @@
 #   bash eval/gpu_session3.sh 1   HIVE ablation on GPU 1 (cores 16-31) while the scoring benchmark
 #                                 runs on GPU 0 (cores 0-15, as many as the one-GPU machine has)
 #   bash eval/gpu_session3.sh 2   --devices scaling, 1 vs 2 GPUs, the machine to itself
+#   bash eval/gpu_session3.sh 3   after the in-flight batch change: GPU tests, benchmark, scaling
 OUT=${OUT:-/tmp/out}; mkdir -p $OUT
 set -x
 A=""; B=""; if command -v taskset >/dev/null; then A="taskset -c 16-31"; B="taskset -c 0-15"; fi
@@ -16,8 +17,21 @@ if [ "$1" = 1 ]; then
      --rows ceiling profile e2e naive hive --json $OUT/bench.json > $OUT/bench.log 2>&1
   wait
   tail -n 25 $OUT/bench.log; tail -n 12 $OUT/ablation.log
-else
+elif [ "$1" = 2 ]; then
   timeout 560 python3 eval/bench_score.py --work /tmp/bench --videos 24 --rows e2e scaling --scaling-videos 96 \
      --json $OUT/bench_scaling.json > $OUT/bench_scaling.log 2>&1
   tail -n 12 $OUT/bench_scaling.log
+fi
+# (3) after keeping one batch in flight: the CUDA path of the scoring tests, then the benchmark again
+if [ "$1" = 3 ]; then
+  LMM_VQA_TEST_DTYPE=fp32 timeout 120 python3 -m pytest -q -x -p no:cacheprovider tests/test_scoring.py tests/test_hive.py \
+    > $OUT/pytest_gpu.log 2>&1; tail -n 3 $OUT/pytest_gpu.log
+  timeout 60 python3 -m pytest -q -p no:cacheprovider tests/test_scoring.py -k "in_flight or batch_size" \
+    > $OUT/pytest_gpu_bf16.log 2>&1; tail -n 3 $OUT/pytest_gpu_bf16.log
+  $B env CUDA_VISIBLE_DEVICES=0 timeout 240 python3 eval/bench_score.py --work /tmp/bench --videos 24 \
+     --rows ceiling profile e2e e2e_serial hive --json $OUT/bench3.json > $OUT/bench3.log 2>&1
+  tail -n 12 $OUT/bench3.log
+  timeout 150 python3 eval/bench_score.py --work /tmp/bench --videos 24 --rows scaling --scaling-videos 96 \
+     --json $OUT/bench3_scaling.json > $OUT/bench3_scaling.log 2>&1
+  tail -n 3 $OUT/bench3_scaling.log
 fi

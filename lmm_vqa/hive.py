@@ -48,17 +48,18 @@ class HiveScorer(Scorer):
         self.part_exact = {p: any(len(i) > 1 for i in self.part_ids[p]) for p in PARTS}
         self.weights = np.array([weights[p] for p in PARTS], np.float64)
 
-    @torch.inference_mode()
-    def level_probs(self, texts, images) -> np.ndarray:
-        """(B, L_coarse + L_fine): each adapter's level probabilities, side by side."""
-        inputs = self.encode(texts, images)
-        out = []
-        for part in PARTS:
-            self.model.set_adapter(part)
-            logp = level_word_logprobs(self.model, inputs, self.part_ids[part], self.mrope,
-                                       use_cache=self.part_exact[part])
-            out.append(logp.softmax(-1).cpu().numpy().astype(np.float64))
-        return np.concatenate(out, axis=1)
+    def start_level_probs(self, texts, images):
+        """As Scorer's, giving (B, L_coarse + L_fine): each adapter's level probabilities, side by side.
+        The batch is preprocessed once and run through each adapter."""
+        with torch.inference_mode():
+            inputs = self.encode(texts, images)
+            probs = []
+            for part in PARTS:
+                self.model.set_adapter(part)
+                probs.append(level_word_logprobs(self.model, inputs, self.part_ids[part], self.mrope,
+                                                 use_cache=self.part_exact[part]).softmax(-1))
+            probs = torch.cat(probs, dim=1)
+        return lambda: probs.cpu().numpy().astype(np.float64)
 
     def summarise(self, level_probs: np.ndarray) -> dict:
         cut = len(self.part_levels["coarse"].words)

@@ -14,7 +14,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 import torch
@@ -154,6 +154,11 @@ def processor_inputs(processor, config: ScorerConfig, texts: list[str], images: 
     return inputs
 
 
+def _tensors(inputs: dict):
+    for v in inputs.values():
+        yield from (_tensors(v) if isinstance(v, dict) else [v])
+
+
 def inputs_to(inputs: dict, device, dtype) -> dict:
     """Tensors to `device`, floating ones also to `dtype`; one level of nesting (the local views)."""
     def move(v):
@@ -180,13 +185,26 @@ def level_word_logprobs(model, inputs: dict, level_ids: list[list[int]], mrope: 
         return _level_word_logprobs(model, inputs, level_ids, mrope, use_cache)
 
 
+_INDEX_CACHE: dict = {}
+
+
+def _on_device(ids: list[int], device) -> torch.Tensor:
+    """A long tensor of `ids` on `device`, made once: copying a new one from the CPU each batch would
+    make the host wait for the GPU (a blocking copy), and the next batch could not be prepared meanwhile."""
+    key = (tuple(ids), str(device))
+    if key not in _INDEX_CACHE:
+        with torch.inference_mode(False):  # a normal tensor: training indexes with it under autograd too
+            _INDEX_CACHE[key] = torch.tensor(ids, device=device)
+    return _INDEX_CACHE[key]
+
+
 def _level_word_logprobs(model, inputs, level_ids, mrope, use_cache):
     mask = inputs["attention_mask"]
     extra = {} if mrope else {"position_ids": (mask.cumsum(-1) - 1).clamp(min=0)}
     exact = any(len(ids) > 1 for ids in level_ids)
     out = model(**inputs, **extra, use_cache=use_cache and exact, logits_to_keep=1)
     logp = out.logits[:, -1].float().log_softmax(-1)  # (B, V)
-    total = logp[:, [ids[0] for ids in level_ids]]  # (B, L)
+    total = logp[:, _on_device([ids[0] for ids in level_ids], logp.device)]  # (B, L)
     if not exact:
         return total
     length, batch = mask.shape[1], mask.shape[0]
@@ -197,7 +215,7 @@ def _level_word_logprobs(model, inputs, level_ids, mrope, use_cache):
         if len(ids) == 1:
             later.append(total.new_zeros(batch))
             continue
-        rest = torch.tensor(ids, device=mask.device)
+        rest = _on_device(ids, mask.device)
         steps = len(ids) - 1
         ext_mask = torch.cat([mask, mask.new_ones(batch, steps)], dim=1)
         new_ids = rest[:-1].expand(batch, steps)
@@ -216,7 +234,7 @@ def _level_word_logprobs(model, inputs, level_ids, mrope, use_cache):
                 ext["position_ids"] = (ext_mask.cumsum(-1) - 1).clamp(min=0)
             step = model(**ext, use_cache=False, logits_to_keep=steps)
         step_logp = step.logits[:, -steps:].float().log_softmax(-1)  # (B, steps, V)
-        later.append(step_logp[:, torch.arange(steps), rest[1:]].sum(-1))
+        later.append(step_logp[:, _on_device(list(range(steps)), mask.device), rest[1:]].sum(-1))
     return total + torch.stack(later, -1)
 
 
@@ -237,6 +255,7 @@ class Scorer:
         self.exact = any(len(ids) > 1 for ids in self.level_ids) or len(set(firsts)) < len(firsts)
         self.mrope = hasattr(_inner_model(model), "rope_deltas")
         self.view_size_px, self.view_fill = view_geometry(processor, config)
+        self._prep_stream = None  # CUDA stream for preprocessing, made on first use
 
     # ------------------------------------------------------------------ prompts
 
@@ -255,8 +274,20 @@ class Scorer:
     def encode(self, texts: list[str], images: list[np.ndarray]) -> dict:
         device, dtype = _model_device(self.model), self.model.dtype
         # On a GPU the image processor resizes and normalises there: the CPU only uploads uint8 frames.
-        on_gpu = {"device": device} if device.type == "cuda" else {}
-        return inputs_to(processor_inputs(self.processor, self.config, texts, images, **on_gpu), device, dtype)
+        if device.type != "cuda":
+            return inputs_to(processor_inputs(self.processor, self.config, texts, images), device, dtype)
+        # Preprocessing runs on its own CUDA stream: its uploads (blocking copies, which wait for every
+        # kernel queued before them on their stream) then do not wait for the forward pass in flight.
+        if self._prep_stream is None:
+            self._prep_stream = torch.cuda.Stream(device)
+        with torch.cuda.stream(self._prep_stream):
+            inputs = inputs_to(processor_inputs(self.processor, self.config, texts, images, device=device),
+                               device, dtype)
+        main = torch.cuda.current_stream(device)
+        main.wait_stream(self._prep_stream)  # the forward pass starts once the inputs are ready
+        for t in _tensors(inputs):
+            t.record_stream(main)  # made on one stream, used on another: keep the memory until then
+        return inputs
 
     # ------------------------------------------------------------------ the core
 
@@ -267,8 +298,14 @@ class Scorer:
 
     def level_probs(self, texts: list[str], images: list[np.ndarray]) -> np.ndarray:
         """(B, L) probabilities over the levels for a batch of rendered prompts."""
-        logp = self.level_logprobs(self.encode(texts, images))
-        return logp.softmax(-1).cpu().numpy().astype(np.float64)
+        return self.start_level_probs(texts, images)()
+
+    def start_level_probs(self, texts: list[str], images: list[np.ndarray]) -> Callable[[], np.ndarray]:
+        """Preprocess a batch and launch its forward pass without waiting for the GPU; the returned
+        function waits and gives level_probs' result. Scoring prepares batch N+1 meanwhile."""
+        with torch.inference_mode():
+            probs = self.level_logprobs(self.encode(texts, images)).softmax(-1)
+        return lambda: probs.cpu().numpy().astype(np.float64)
 
     # ------------------------------------------------------------------ videos
 
@@ -322,7 +359,9 @@ class Scorer:
             yield fut.result()
 
     def _run_batches(self, state: "_BatchState", batch_size: int, final: bool) -> Iterator[dict]:
-        """Run full batches (every queued item when `final`), then yield the rows now complete."""
+        """Run full batches (every queued item when `final`), then yield the rows now complete.
+        One batch stays in flight: batch N+1 is preprocessed and launched before batch N's result is
+        collected, so the GPU does not wait for the CPU between batches."""
         while state.items and (len(state.items) >= batch_size or final):
             batch = state.take(batch_size)
             prompts = []  # (text, images) per item
@@ -330,15 +369,34 @@ class Scorer:
                 frames = state.videos[vid][1].frames
                 images = self.prompt_images(list(frames) if self.config.mode == "clip" else [frames[frame]])
                 prompts.append((self.prompt_for(images), images))
-            out = self._probs_or_errors(prompts)
-            for (vid, frame), p in zip(batch, out):
-                state.done(vid, frame, p)
+            try:
+                started = self.start_level_probs([t for t, _ in prompts], [im for _, ims in prompts for im in ims])
+            except (ValueError, RuntimeError):
+                started = None  # retried prompt by prompt when collected
+            self._collect(state)
+            state.in_flight = (batch, prompts, started)
+        if final:
+            self._collect(state)
         for row, decoded, results, started in state.pop_complete():
             if decoded is None:
                 row["seconds"] = round(time.perf_counter() - started, 3)
                 yield row
             else:
                 yield self._finish(row, decoded, results, started)
+
+    def _collect(self, state: "_BatchState") -> None:
+        """Wait for the batch in flight, if any, and record its results."""
+        if state.in_flight is None:
+            return
+        (batch, prompts, started), state.in_flight = state.in_flight, None
+        try:
+            out = list(started()) if started is not None else None
+        except (ValueError, RuntimeError):  # an error the GPU reports only when waited for
+            out = None
+        if out is None:
+            out = self._probs_or_errors(prompts)
+        for (vid, frame), p in zip(batch, out):
+            state.done(vid, frame, p)
 
     def _probs_or_errors(self, prompts: list[tuple[str, list]]) -> list:
         """Level probabilities (L,) per prompt; where a batch fails, each prompt is retried alone so
@@ -427,6 +485,7 @@ class _BatchState:
         self.results: dict[int, list] = {}  # vid -> per-item results, by frame
         self.todo: dict[int, int] = {}  # vid -> items not yet run
         self.items: list[tuple[int, int]] = []
+        self.in_flight = None  # (batch, prompts, function that waits for the result) of the batch launched last
         self.next_vid = 0
 
     def add(self, row, decoded, started, num_items):

@@ -118,7 +118,7 @@ def _load_image(path: str) -> Frames:
 
     try:
         with Image.open(path) as im:
-            rgb = np.asarray(im.convert("RGB"))
+            rgb = np.array(im.convert("RGB"))  # writable: torch warns about read-only arrays
     except (UnidentifiedImageError, OSError) as e:
         raise VideoError(f"not a decodable image: {path} ({e})") from None
     return Frames(rgb[None], np.zeros(1), np.zeros(1, dtype=np.int64), 0.0, "image")

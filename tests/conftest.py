@@ -9,7 +9,13 @@ from lmm_vqa.testing import build_tiny_checkpoint, write_test_videos
 
 @pytest.fixture(scope="session")
 def videos(tmp_path_factory):
-    return write_test_videos(tmp_path_factory.mktemp("videos"))
+    # Encoded in a fresh process: libvpx's VP9 encoder fails with EINVAL in a process where a training
+    # test has already run (thread state left behind by torch), and test order must not matter.
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as pool:
+        return pool.submit(write_test_videos, tmp_path_factory.mktemp("videos")).result()
 
 
 @pytest.fixture(scope="session")

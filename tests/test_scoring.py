@@ -134,3 +134,20 @@ def test_level_set_validation_and_score():
     levels = LevelSet.from_json({"excellent": 5, "bad": 1, "fair": 3})
     assert levels.words == ("bad", "fair", "excellent")
     np.testing.assert_allclose(probs_to_score(np.array([[0.5, 0.5, 0.0]]), np.array(levels.values)), [2.0])
+
+
+@pytest.mark.parametrize("family", ["llava", "qwen2_vl"])
+def test_batches_in_flight_score_as_one_batch_at_a_time(family, checkpoint, videos):
+    """score_paths launches batch N+1 (on a GPU: preprocessed on a side stream) before collecting
+    batch N; each row must still get exactly its own frames' probabilities."""
+    scorer = load_scorer(checkpoint(family), frames="fps:5", max_frames=3, dtype=os.environ.get("LMM_VQA_TEST_DTYPE"))
+    paths = [videos[k] for k in ("h264", "not_video", "portrait", "vp9", "odd_size", "hevc")]
+    rows = list(scorer.score_paths(paths, batch_size=2))
+    atol = 1e-3 if scorer.model.dtype == torch.float32 else 5e-3
+    assert [r["status"] for r in rows] == ["ok", "error", "ok", "ok", "ok", "ok"]
+    for path, row in zip(paths, rows):
+        if row["status"] != "ok":
+            continue
+        views = [scorer.prompt_images([f]) for f in scorer.load(path).frames]
+        alone = np.concatenate([scorer.level_probs([scorer.prompt_for(v)], v) for v in views])  # (T, L)
+        assert row["frame_scores"] == pytest.approx([scorer.summarise(p)["score"] for p in alone], abs=atol)
