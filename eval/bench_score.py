@@ -3,9 +3,8 @@ encoded 1280x720, 10 s videos at 1 keyframe per second, end to end through `lmm-
 
     python eval/bench_score.py --work /tmp/bench --videos 24 --batch-size 32
 
-Rows: end to end (decode in processes, preprocessing on the GPU on a side stream, frames batched
-across videos, one batch in flight while the next is prepared); the same decoding in threads; and
-in threads with each batch waited for at once;
+Rows: end to end (decode in threads, preprocessing on the GPU on a side stream, frames batched across
+videos, one batch in flight while the next is prepared); the same with each batch waited for at once;
 the model-only ceiling (the same model on pre-processed tensors already on the GPU, best batch
 size); the naive baseline (one `generate(max_new_tokens=1)` per frame, batch 1); HIVE (global +
 4 local views, coarse and fine adapters); and, with several GPUs, `--devices all`.
@@ -83,7 +82,7 @@ def build_hive(model: Path, work: Path) -> Path:
     return hive
 
 
-def end_to_end(model, paths, batch_size, workers, device="cuda", in_flight=True, decode="auto") -> dict:
+def end_to_end(model, paths, batch_size, workers, device="cuda", in_flight=True) -> dict:
     """`lmm-vqa score`'s code path. in_flight=False: each batch is waited for as soon as it is
     launched (no next batch prepared meanwhile), to show what keeping one batch in flight buys."""
     from lmm_vqa.scoring import load_scorer
@@ -97,11 +96,11 @@ def end_to_end(model, paths, batch_size, workers, device="cuda", in_flight=True,
             return lambda: probs
 
         scorer.start_level_probs = start_and_wait
-    list(scorer.score_paths(paths[:2], batch_size=batch_size, num_workers=workers, decode=decode))  # warm-up
+    list(scorer.score_paths(paths[:2], batch_size=batch_size, num_workers=workers))  # warm-up
     torch.cuda.synchronize()
     torch.cuda.reset_peak_memory_stats()
-    start = time.perf_counter()  # decoding processes (decode=auto on a GPU) start inside: a real run pays it too
-    rows = list(scorer.score_paths(paths, batch_size=batch_size, num_workers=workers, decode=decode))
+    start = time.perf_counter()
+    rows = list(scorer.score_paths(paths, batch_size=batch_size, num_workers=workers))
     seconds = time.perf_counter() - start
     frames = sum(r.get("num_frames", 0) for r in rows)
     assert all(r["status"] == "ok" for r in rows), [r["error"] for r in rows if r["status"] != "ok"]
@@ -259,7 +258,7 @@ def main(argv=None):
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--workers", type=int, default=8)
     p.add_argument("--rows", nargs="*", default=["ceiling", "e2e", "naive", "hive", "multi"],
-                   choices=["ceiling", "e2e", "e2e_threads", "e2e_serial", "naive", "hive", "multi", "profile", "scaling"])
+                   choices=["ceiling", "e2e", "e2e_serial", "naive", "hive", "multi", "profile", "scaling"])
     p.add_argument("--scaling-videos", type=int, default=96, help="videos for the scaling rows")
     p.add_argument("--json")
     args = p.parse_args(argv)
@@ -269,10 +268,8 @@ def main(argv=None):
     n_gpu = torch.cuda.device_count()
     plan = {"ceiling": ("model only", lambda: model_only(model, paths, [8, 16, 32, 64])),
             "e2e": ("end to end", lambda: end_to_end(model, paths, args.batch_size, args.workers)),
-            "e2e_threads": ("end to end, threads", lambda: end_to_end(model, paths, args.batch_size, args.workers,
-                                                                      decode="threads")),
             "e2e_serial": ("end to end, serial", lambda: end_to_end(model, paths, args.batch_size, args.workers,
-                                                                    in_flight=False, decode="threads")),
+                                                                    in_flight=False)),
             "naive": ("naive loop", lambda: naive(model, paths)),
             "hive": ("HIVE end to end", lambda: end_to_end(build_hive(model, work), paths[:8], args.batch_size,
                                                            args.workers)),

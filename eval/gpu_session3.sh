@@ -3,7 +3,6 @@
 #                                 runs on GPU 0 (cores 0-15, as many as the one-GPU machine has)
 #   bash eval/gpu_session3.sh 2   --devices scaling, 1 vs 2 GPUs, the machine to itself
 #   bash eval/gpu_session3.sh 3   after the in-flight batch change: GPU tests, benchmark, scaling
-#   bash eval/gpu_session3.sh 4   (on one H200) decoding in processes against threads
 OUT=${OUT:-/tmp/out}; mkdir -p $OUT
 set -x
 A=""; B=""; if command -v taskset >/dev/null; then A="taskset -c 16-31"; B="taskset -c 0-15"; fi
@@ -38,12 +37,4 @@ if [ "$1" = 3 ]; then
   timeout 150 python3 eval/bench_score.py --work /tmp/bench --videos 24 --rows scaling --scaling-videos 96 \
      --json $OUT/bench3_scaling.json > $OUT/bench3_scaling.log 2>&1
   tail -n 3 $OUT/bench3_scaling.log
-fi
-# (4) one H200 (16 cores): decoding in processes (the default on a GPU) against threads
-if [ "$1" = 4 ]; then
-  timeout 90 python3 -m pytest -q -p no:cacheprovider tests/test_scoring.py -k "processes or in_flight" \
-    > $OUT/pytest_gpu4.log 2>&1; tail -n 2 $OUT/pytest_gpu4.log
-  timeout 450 python3 eval/bench_score.py --work /tmp/bench --videos 24 \
-     --rows ceiling e2e e2e_threads profile hive --json $OUT/bench4.json > $OUT/bench4.log 2>&1
-  tail -n 14 $OUT/bench4.log
 fi

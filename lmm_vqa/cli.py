@@ -105,9 +105,9 @@ def cmd_score(args) -> int:
         if devices:
             from lmm_vqa.sharding import score_sharded
 
-            rows = score_sharded(todo, devices, scorer_kwargs(args), args.batch_size, args.workers, args.decode)
+            rows = score_sharded(todo, devices, scorer_kwargs(args), args.batch_size, args.workers)
         else:
-            rows = scorer.score_paths(todo, batch_size=args.batch_size, num_workers=args.workers, decode=args.decode)
+            rows = scorer.score_paths(todo, batch_size=args.batch_size, num_workers=args.workers)
         for row in rows:
             writer.write(row)
             if row["status"] == "ok":
@@ -217,9 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="results.csv", help="results file, .csv or .jsonl; rerun to resume "
                                                         "(default: results.csv)")
     p.add_argument("--batch-size", type=int, default=8, help="prompts per forward pass (default 8)")
-    p.add_argument("--workers", type=int, default=2, help="video decoding workers (default 2; 8 or more on a GPU)")
-    p.add_argument("--decode", choices=["auto", "threads", "processes"], default="auto",
-                   help="decode in threads or processes (default auto: processes on a GPU with 2+ workers)")
+    p.add_argument("--workers", type=int, default=2, help="video decoding threads (default 2)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--devices", help="score on several devices at once, one process each: 'all' (every GPU) or a "
                                      "list such as cuda:0,cuda:1; rows are written as they finish")

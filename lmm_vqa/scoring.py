@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -22,7 +22,7 @@ import torch
 from lmm_vqa import dual
 from lmm_vqa.levels import DEFAULT_LEVELS, LevelSet, score_from_probs
 from lmm_vqa.prompts import load_scoring_prompt
-from lmm_vqa.video import Frames, Sampling, load_frames, try_load_frames
+from lmm_vqa.video import Frames, Sampling, load_frames
 from lmm_vqa.views import VIEWS, encoder_input_px, frame_views, mean_colour, views_per_frame
 
 SCORER_FILE = "scorer.json"
@@ -328,27 +328,11 @@ class Scorer:
         """One result row for one video (or image); never raises for a bad input."""
         return next(self.score_paths([path], batch_size=batch_size))
 
-    def score_paths(self, paths: Iterable, batch_size: int = 8, num_workers: int = 2,
-                    decode: str = "auto") -> Iterator[dict]:
-        """Result rows in input order. Videos are decoded ahead by `num_workers` workers while the
-        model works; in frame mode, frames of consecutive videos share batches.
-
-        decode: "threads", "processes", or "auto": processes when the model is on a GPU and there are
-        several workers. Decoding threads compete with the thread that feeds the GPU for Python's GIL
-        (measured: docs/benchmarks.md); processes cost a second to start and a copy of each video's frames.
-        """
-        if decode == "auto":
-            decode = "processes" if _model_device(self.model).type == "cuda" and num_workers > 1 else "threads"
-        if decode not in ("threads", "processes"):
-            raise ValueError(f"decode must be auto, threads or processes, got {decode!r}")
+    def score_paths(self, paths: Iterable, batch_size: int = 8, num_workers: int = 2) -> Iterator[dict]:
+        """Result rows in input order. Decoding runs ahead in threads while the model works;
+        in frame mode, frames of consecutive videos share batches."""
         state = _BatchState()
-        if decode == "threads":
-            pool = ThreadPoolExecutor(max(1, num_workers))
-        else:
-            import multiprocessing as mp
-
-            pool = ProcessPoolExecutor(num_workers, mp_context=mp.get_context("spawn"))  # CUDA forbids fork
-        with pool:
+        with ThreadPoolExecutor(max(1, num_workers)) as pool:
             for row, decoded, started in self._decode_ahead(pool, paths, lookahead=max(2, 2 * num_workers)):
                 state.add(row, decoded, started, 1 if decoded is None or self.config.mode == "clip"
                           else len(decoded.frames))
@@ -357,18 +341,22 @@ class Scorer:
 
     def _decode_ahead(self, pool, paths, lookahead):
         """(row, frames or None, start time) in input order, decoding up to `lookahead` ahead."""
-        def result(path, future):
-            decoded, error, started = future.result()
-            row = {"path": str(path), "status": "ok" if decoded is not None else "error", "error": error}
-            return row, decoded, started
+        def work(path):
+            started = time.perf_counter()
+            row = {"path": str(path), "status": "ok", "error": ""}
+            try:
+                return row, self.load(path), started
+            except ValueError as e:
+                row.update(status="error", error=str(e))
+                return row, None, started
 
         queue = []
         for path in paths:
-            queue.append((path, pool.submit(try_load_frames, path, self.sampling)))
+            queue.append(pool.submit(work, path))
             if len(queue) > lookahead:
-                yield result(*queue.pop(0))
-        for path, future in queue:
-            yield result(path, future)
+                yield queue.pop(0).result()
+        for fut in queue:
+            yield fut.result()
 
     def _run_batches(self, state: "_BatchState", batch_size: int, final: bool) -> Iterator[dict]:
         """Run full batches (every queued item when `final`), then yield the rows now complete.

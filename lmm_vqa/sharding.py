@@ -27,12 +27,12 @@ def resolve_devices(spec: str) -> list[str]:
     return devices
 
 
-def _worker(rank, device, paths, load_kwargs, batch_size, num_workers, decode, queue):
+def _worker(rank, device, paths, load_kwargs, batch_size, num_workers, queue):
     try:
         from lmm_vqa.scoring import load_scorer
 
         scorer = load_scorer(device=device, **load_kwargs)
-        for row in scorer.score_paths(paths, batch_size=batch_size, num_workers=num_workers, decode=decode):
+        for row in scorer.score_paths(paths, batch_size=batch_size, num_workers=num_workers):
             row["device"] = device
             queue.put(("row", row))
         queue.put(("done", rank))
@@ -41,14 +41,13 @@ def _worker(rank, device, paths, load_kwargs, batch_size, num_workers, decode, q
 
 
 def score_sharded(paths: list[str], devices: list[str], load_kwargs: dict, batch_size: int = 8,
-                  num_workers: int = 2, decode: str = "auto") -> Iterator[dict]:
+                  num_workers: int = 2) -> Iterator[dict]:
     """Result rows of `paths` scored on `devices`, in the order they finish."""
     ctx = mp.get_context("spawn")  # CUDA cannot be used in a forked child
     queue = ctx.Queue(maxsize=1024)
     shards = [paths[i::len(devices)] for i in range(len(devices))]
-    # not daemons: a device process may start its own decoding processes; stopped in `finally` below
-    procs = [ctx.Process(target=_worker, args=(i, d, shards[i], load_kwargs, batch_size, num_workers, decode, queue))
-             for i, d in enumerate(devices) if shards[i]]
+    procs = [ctx.Process(target=_worker, args=(i, d, shards[i], load_kwargs, batch_size, num_workers, queue),
+                         daemon=True) for i, d in enumerate(devices) if shards[i]]
     for p in procs:
         p.start()
     running = len(procs)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import os
-import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -112,16 +111,6 @@ def load_frames(path: str | os.PathLike, sampling: Sampling | str = "fps:1", max
     except Exception as e:  # av.error.FFmpegError and its many subclasses
         errors.append(f"pyav: {getattr(e, 'strerror', None) or e}".splitlines()[0])
     raise VideoError(f"not a decodable video: {path} ({'; '.join(errors)})")
-
-
-def try_load_frames(path, sampling: Sampling) -> tuple[Frames | None, str, float]:
-    """(frames or None, the error, start time): load_frames for decoding workers (threads or
-    processes), which must hand back a bad file's error rather than raise."""
-    started = time.perf_counter()  # CLOCK_MONOTONIC: comparable across processes
-    try:
-        return load_frames(path, sampling), "", started
-    except ValueError as e:
-        return None, str(e), started
 
 
 def _load_image(path: str) -> Frames:

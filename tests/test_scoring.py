@@ -151,17 +151,3 @@ def test_batches_in_flight_score_as_one_batch_at_a_time(family, checkpoint, vide
         views = [scorer.prompt_images([f]) for f in scorer.load(path).frames]
         alone = np.concatenate([scorer.level_probs([scorer.prompt_for(v)], v) for v in views])  # (T, L)
         assert row["frame_scores"] == pytest.approx([scorer.summarise(p)["score"] for p in alone], abs=atol)
-
-
-def test_decoding_in_processes_gives_the_rows_of_threads(checkpoint, videos):
-    scorer = load_scorer(checkpoint("llava"), frames="fps:5", max_frames=3)
-    paths = [videos[k] for k in ("h264", "not_video", "av1", "image", "truncated")]
-    rows = {}
-    for decode in ("threads", "processes"):
-        rows[decode] = [{k: v for k, v in r.items() if k != "seconds"}
-                        for r in scorer.score_paths(paths, batch_size=3, num_workers=2, decode=decode)]
-    assert rows["processes"] == rows["threads"]
-    assert [r["status"] for r in rows["processes"]] == ["ok", "error", "ok", "ok", "ok"]
-    assert "not a decodable video" in rows["processes"][1]["error"]
-    with pytest.raises(ValueError, match="decode must be"):
-        next(scorer.score_paths(paths, decode="fibers"))
