@@ -38,3 +38,6 @@ if [ "$1" = 3 ]; then
      --json $OUT/bench3_scaling.json > $OUT/bench3_scaling.log 2>&1
   tail -n 3 $OUT/bench3_scaling.log
 fi
+# (4) one H200 (16 cores), at commit 7ec99e4 (decoding in processes, the default on a GPU there):
+#     processes 21.1 frames/s against threads 44.3, so that commit was reverted. To repeat it:
+#     git checkout 7ec99e4 && python3 eval/bench_score.py --work /tmp/bench --videos 24 --rows ceiling e2e e2e_threads profile hive
