@@ -41,3 +41,9 @@ fi
 # (4) one H200 (16 cores), at commit 7ec99e4 (decoding in processes, the default on a GPU there):
 #     processes 21.1 frames/s against threads 44.3, so that commit was reverted. To repeat it:
 #     git checkout 7ec99e4 && python3 eval/bench_score.py --work /tmp/bench --videos 24 --rows ceiling e2e e2e_threads profile hive
+# (5) one H200: a CUDA trace of end-to-end scoring (threads, one batch in flight): GPU busy share and idle gaps
+if [ "$1" = 5 ]; then
+  timeout 500 python3 eval/bench_score.py --work /tmp/bench --videos 24 --rows ceiling e2e timeline \
+     --json $OUT/bench5.json > $OUT/bench5.log 2>&1
+  tail -n 8 $OUT/bench5.log
+fi
