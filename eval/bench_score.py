@@ -163,9 +163,10 @@ def profile(model, paths, batch_size, workers) -> dict:
             "alone_frames_s": {"decode": decode_fps, "preprocess": preprocess_fps}, "decoder": decoders}
 
 
-def timeline(model, paths, batch_size, workers, device="cuda") -> dict:
+def timeline(model, paths, batch_size, workers, device="cuda", cpu=False) -> dict:
     """GPU busy time during end-to-end scoring, from a CUDA kernel and copy trace: the share of the
-    wall time with work on the GPU, and how much of the idle time is in gaps over 5 ms."""
+    wall time with work on the GPU, and how much of the idle time is in gaps over 5 ms. cpu=True also
+    traces the host's torch and CUDA-runtime calls and names those under each gap's midpoint."""
     from torch.autograd import DeviceType
     from torch.profiler import ProfilerActivity
     from torch.profiler import profile as torch_profile
@@ -174,12 +175,14 @@ def timeline(model, paths, batch_size, workers, device="cuda") -> dict:
 
     scorer = load_scorer(model, device=device)
     list(scorer.score_paths(paths[:2], batch_size=batch_size, num_workers=workers))  # warm-up
-    with torch_profile(activities=[ProfilerActivity.CUDA]) as prof:
+    activities = [ProfilerActivity.CUDA] + ([ProfilerActivity.CPU] if cpu else [])
+    with torch_profile(activities=activities) as prof:
         start = time.perf_counter()
         rows = list(scorer.score_paths(paths, batch_size=batch_size, num_workers=workers))
         torch.cuda.synchronize()
         wall = time.perf_counter() - start
-    spans = sorted((e.time_range.start, e.time_range.end) for e in prof.events() if e.device_type == DeviceType.CUDA)
+    events = prof.events()
+    spans = sorted((e.time_range.start, e.time_range.end) for e in events if e.device_type == DeviceType.CUDA)
     merged = []  # union of the GPU's busy intervals, in microseconds
     for a, b in spans:
         if merged and a <= merged[-1][1]:
@@ -189,9 +192,18 @@ def timeline(model, paths, batch_size, workers, device="cuda") -> dict:
     busy_s = sum(b - a for a, b in merged) / 1e6
     gaps = [(b0 - a1) / 1e6 for (_, a1), (b0, _) in zip(merged, merged[1:])]
     frames = sum(r["num_frames"] for r in rows)
+    under_gaps = {}  # host call -> seconds of gaps over 5 ms whose midpoint it spans
+    if cpu:
+        host = [e for e in events if e.device_type == DeviceType.CPU]
+        for (_, a1), (b0, _) in zip(merged, merged[1:]):
+            if b0 - a1 > 5e3:
+                mid = (a1 + b0) / 2
+                for name in {e.name for e in host if e.time_range.start <= mid <= e.time_range.end} or {"(none)"}:
+                    under_gaps[name] = under_gaps.get(name, 0.0) + (b0 - a1) / 1e6
     del scorer
     torch.cuda.empty_cache()
     return {"frames_s": frames / wall, "videos_s": len(rows) / wall, "gpu_busy": busy_s / wall,
+            "host_calls_under_gaps_s": dict(sorted(under_gaps.items(), key=lambda kv: -kv[1])[:12]),
             "idle_in_gaps_over_5ms_s": sum(g for g in gaps if g > 5e-3), "idle_s": wall - busy_s, "wall_s": wall,
             "gaps_over_5ms": sum(g > 5e-3 for g in gaps), "largest_gaps_ms": sorted(round(g * 1e3, 1) for g in gaps)[-8:]}
 
@@ -291,7 +303,7 @@ def main(argv=None):
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--workers", type=int, default=8)
     p.add_argument("--rows", nargs="*", default=["ceiling", "e2e", "naive", "hive", "multi"],
-                   choices=["ceiling", "e2e", "e2e_serial", "timeline", "naive", "hive", "multi", "profile", "scaling"])
+                   choices=["ceiling", "e2e", "e2e_serial", "timeline", "timeline_cpu", "naive", "hive", "multi", "profile", "scaling"])
     p.add_argument("--scaling-videos", type=int, default=96, help="videos for the scaling rows")
     p.add_argument("--json")
     args = p.parse_args(argv)
@@ -309,6 +321,8 @@ def main(argv=None):
             "multi": (f"end to end, {n_gpu} GPUs", lambda: multi_gpu(model, paths, args.batch_size, args.workers,
                                                                      work)),
             "timeline": ("end to end, GPU trace", lambda: timeline(model, paths, args.batch_size, args.workers)),
+            "timeline_cpu": ("end to end, GPU+host trace", lambda: timeline(model, paths, args.batch_size, args.workers,
+                                                                             cpu=True)),
             "profile": ("end to end, profiled", lambda: profile(model, paths, args.batch_size, args.workers)),
             "scaling": ("scaling", lambda: scaling(model, prepare(work, args.scaling_videos)[1], args.batch_size,
                                                    args.workers))}
@@ -337,9 +351,13 @@ def main(argv=None):
         print("end-to-end time split (main thread): " + ", ".join(f"{k} {100 * v:.0f}%" for k, v in r["split"].items()))
         print("each stage alone, frames/s: " + ", ".join(f"{k} {v:.1f}" for k, v in r["alone_frames_s"].items())
               + f" (decoder: {', '.join(r['decoder'])}; forward alone: the model-only row)")
-    if "end to end, GPU trace" in rows:
-        r = rows["end to end, GPU trace"]
-        print(f"GPU trace of end to end: GPU busy {100 * r['gpu_busy']:.0f}% of {r['wall_s']:.1f} s; idle "
+    for name in ("end to end, GPU trace", "end to end, GPU+host trace"):
+        if name not in rows:
+            continue
+        r = rows[name]
+        if r["host_calls_under_gaps_s"]:
+            print(f"host calls under the GPU's idle gaps over 5 ms, seconds: {r['host_calls_under_gaps_s']}")
+        print(f"{name}: GPU busy {100 * r['gpu_busy']:.0f}% of {r['wall_s']:.1f} s; idle "
               f"{r['idle_s']:.2f} s, of which {r['idle_in_gaps_over_5ms_s']:.2f} s in {r['gaps_over_5ms']} gaps over "
               f"5 ms (largest, ms: {r['largest_gaps_ms']})")
     if "scaling" in rows:

@@ -47,3 +47,9 @@ if [ "$1" = 5 ]; then
      --json $OUT/bench5.json > $OUT/bench5.log 2>&1
   tail -n 8 $OUT/bench5.log
 fi
+# (6) one H200: the same after rendering the prompt once per image count, with a host+GPU trace
+if [ "$1" = 6 ]; then
+  timeout 280 python3 eval/bench_score.py --work /tmp/bench --videos 24 --rows e2e timeline timeline_cpu \
+     --json $OUT/bench6.json > $OUT/bench6.log 2>&1
+  tail -n 8 $OUT/bench6.log
+fi

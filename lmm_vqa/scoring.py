@@ -256,6 +256,7 @@ class Scorer:
         self.mrope = hasattr(_inner_model(model), "rope_deltas")
         self.view_size_px, self.view_fill = view_geometry(processor, config)
         self._prep_stream = None  # CUDA stream for preprocessing, made on first use
+        self._prompts = {}  # (images, question, answer prefix) -> rendered scoring prompt
 
     # ------------------------------------------------------------------ prompts
 
@@ -264,8 +265,13 @@ class Scorer:
                              self.config.answer_prefix if answer_prefix is None else answer_prefix)
 
     def prompt_for(self, images: list) -> str:
-        """The scoring prompt for one prompt's images (as `prompt_images` gives them)."""
-        return self.render_prompt(prompt_placeholders(self.config, len(images)))
+        """The scoring prompt for one prompt's images (as `prompt_images` gives them); it depends only
+        on their number, so each is rendered once (the chat template is slow to run per frame)."""
+        n = prompt_placeholders(self.config, len(images))
+        key = (n, self.config.question, self.config.answer_prefix)
+        if key not in self._prompts:
+            self._prompts[key] = self.render_prompt(n)
+        return self._prompts[key]
 
     def prompt_images(self, frames) -> list[np.ndarray]:
         """The images of one prompt: each frame's views, frame by frame."""
