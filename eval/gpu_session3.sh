@@ -53,3 +53,11 @@ if [ "$1" = 6 ]; then
      --json $OUT/bench6.json > $OUT/bench6.log 2>&1
   tail -n 8 $OUT/bench6.log
 fi
+# (7) one H200: frames uploaded as they are and made channel-first on the GPU (scoring.chw_tensors)
+if [ "$1" = 7 ]; then
+  timeout 70 python3 -m pytest -q -p no:cacheprovider tests/test_scoring.py -k "in_flight or batch_size" \
+    > $OUT/pytest_gpu7.log 2>&1; tail -n 2 $OUT/pytest_gpu7.log
+  timeout 220 python3 eval/bench_score.py --work /tmp/bench --videos 24 --rows ceiling e2e timeline_cpu \
+     --json $OUT/bench7.json > $OUT/bench7.log 2>&1
+  tail -n 8 $OUT/bench7.log
+fi

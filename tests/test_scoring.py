@@ -151,3 +151,22 @@ def test_batches_in_flight_score_as_one_batch_at_a_time(family, checkpoint, vide
         views = [scorer.prompt_images([f]) for f in scorer.load(path).frames]
         alone = np.concatenate([scorer.level_probs([scorer.prompt_for(v)], v) for v in views])  # (T, L)
         assert row["frame_scores"] == pytest.approx([scorer.summarise(p)["score"] for p in alone], abs=atol)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_channel_first_tensors_preprocess_as_arrays(family, checkpoint):
+    """On a GPU the scorer hands the processor uploaded (3, H, W) tensors instead of arrays."""
+    from transformers import AutoProcessor
+
+    from lmm_vqa.scoring import chw_tensors, processor_inputs, render_prompt
+    from lmm_vqa.testing import moving_pattern
+
+    processor = AutoProcessor.from_pretrained(checkpoint(family))
+    config = ScorerConfig()
+    images = [moving_pattern(1, 72, 100, seed=1)[0], moving_pattern(1, 40, 30, seed=2)[0]]
+    texts = [render_prompt(processor, 1, config.question, config.answer_prefix) for _ in images]
+    want = processor_inputs(processor, config, texts, images)
+    got = processor_inputs(processor, config, texts, chw_tensors(images, "cpu"))
+    assert want.keys() == got.keys()
+    for key in want:
+        assert torch.equal(want[key], got[key]), key
