@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import functools
 import inspect
 
 import torch
@@ -91,8 +90,14 @@ def attach_dual_encoder(model) -> None:
     inner.add_module(LOCAL_ENCODER, local)
     inner.add_module(FUSION, fusion)
     inner._hive_local_inputs = None
-    # An instance attribute shadows the class's method, so the model's forward calls this one.
-    inner.get_image_features = functools.partial(_dual_image_features, inner, inner.get_image_features)
+    encode_global = inner.get_image_features
+
+    def get_image_features(*args, **kwargs):
+        return _dual_image_features(inner, encode_global, *args, **kwargs)
+
+    # generate() reads this signature to run the image encoder once before decoding
+    get_image_features.__signature__ = inspect.signature(encode_global)
+    inner.get_image_features = get_image_features  # an instance attribute shadows the class's method
 
 
 @contextlib.contextmanager
@@ -122,8 +127,11 @@ def _dual_image_features(inner, encode_global, *args, **kwargs):
     local_inputs = inner._hive_local_inputs
     if local_inputs is None:
         raise ValueError("this model has a dual encoder: run it inside dual.feeding(model, local_inputs)")
-    call = inspect.signature(encode_global).bind(*args, **kwargs).arguments
-    call.update(call.pop("kwargs", {}))
+    signature = inspect.signature(encode_global)
+    call = signature.bind(*args, **kwargs).arguments  # every argument by name, so the per-image ones can be swapped
+    for p in signature.parameters.values():
+        if p.kind is p.VAR_KEYWORD:
+            call.update(call.pop(p.name, {}))
     out = encode_global(**call)
     shared = {k: v for k, v in call.items() if k not in _PER_IMAGE_ARGS}  # layer choice, return_dict, ...
     with _local_encoder(inner):

@@ -174,6 +174,8 @@ def test_dual_encoder_trains_two_encoders_and_its_folder_scores(tmp_path, checkp
 
     with pytest.raises(ValueError, match="needs views: dual"):
         load_scorer(out, device="cpu", views="global")
+    video = synth_vdpve / "test" / rows[0]["path"].split("/")[-1]
+    assert main(["explain", str(video), "--model", str(out), "--max-new-tokens", "4", "--with-score"]) == 0
 
 
 def test_dual_encoder_cannot_merge(checkpoint, synth_vdpve):
