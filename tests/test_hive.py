@@ -186,3 +186,19 @@ def test_dual_encoder_cannot_merge(checkpoint, synth_vdpve):
         load_config(TrainConfig, "train/configs/hive_coarse_synthetic.yaml", ["merge=true"])
     with pytest.raises(ValueError, match="views: dual"):
         load_config(TrainConfig, "train/configs/hive_coarse_synthetic.yaml", ["views=global"])
+
+
+@pytest.mark.parametrize("family,projector", [("qwen2_vl", "hive_local.visual.merger"),
+                                              ("llava_onevision", "hive_local.multi_modal_projector")])
+def test_dual_encoder_trains_on_other_families(tmp_path, checkpoint, synth_vdpve, family, projector):
+    out = tmp_path / family
+    assert main(["train", "hive_coarse_synthetic", f"model={checkpoint(family)}", "val_labels=null",
+                 f"train_labels={synth_vdpve / 'train/labels.txt'}", "max_steps=2", "batch_size=4", "num_workers=0",
+                 "gradient_checkpointing=true", "max_frames=1", "local_views=grid:2", f"output_dir={out}"]) == 0
+    weights = load_file(out / "adapter_model.safetensors")
+    assert any("hive_local" in k and "lora_A" in k for k in weights), "the local encoder's own LoRA"
+    assert any(projector in k for k in weights) and any(k.endswith("hive_fusion.gate") for k in weights)
+    from lmm_vqa.scoring import load_scorer
+
+    row = load_scorer(out, device="cpu").score_video(sorted((synth_vdpve / "test").glob("*.mp4"))[0])
+    assert row["status"] == "ok", row["error"]
