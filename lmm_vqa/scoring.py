@@ -346,22 +346,26 @@ class Scorer:
         in frame mode, frames of consecutive videos share batches."""
         state = _BatchState()
         with ThreadPoolExecutor(max(1, num_workers)) as pool:
-            for row, decoded, started in self._decode_ahead(pool, paths, lookahead=max(2, 2 * num_workers)):
-                state.add(row, decoded, started, 1 if decoded is None or self.config.mode == "clip"
-                          else len(decoded.frames))
+            for row, decoded, images, started in self._decode_ahead(pool, paths, lookahead=max(2, 2 * num_workers)):
+                state.add(row, decoded, started, images)
                 yield from self._run_batches(state, batch_size, final=False)
             yield from self._run_batches(state, batch_size, final=True)
 
     def _decode_ahead(self, pool, paths, lookahead):
-        """(row, frames or None, start time) in input order, decoding up to `lookahead` ahead."""
+        """(row, frames or None, each prompt's images, start time) in input order, decoding up to
+        `lookahead` videos ahead. The workers also build the views (padding and resizing a 720p frame
+        takes ~20 ms), so that work runs in parallel rather than in the thread that feeds the GPU."""
         def work(path):
             started = time.perf_counter()
             row = {"path": str(path), "status": "ok", "error": ""}
             try:
-                return row, self.load(path), started
+                decoded = self.load(path)
             except ValueError as e:
                 row.update(status="error", error=str(e))
-                return row, None, started
+                return row, None, [], started
+            frames = list(decoded.frames)
+            per_prompt = [frames] if self.config.mode == "clip" else [[f] for f in frames]
+            return row, decoded, [self.prompt_images(f) for f in per_prompt], started
 
         queue = []
         for path in paths:
@@ -378,9 +382,8 @@ class Scorer:
         while state.items and (len(state.items) >= batch_size or final):
             batch = state.take(batch_size)
             prompts = []  # (text, images) per item
-            for vid, frame in batch:
-                frames = state.videos[vid][1].frames
-                images = self.prompt_images(list(frames) if self.config.mode == "clip" else [frames[frame]])
+            for vid, item in batch:
+                images = state.images[vid][item]
                 prompts.append((self.prompt_for(images), images))
             try:
                 started = self.start_level_probs([t for t, _ in prompts], [im for _, ims in prompts for im in ims])
@@ -496,14 +499,18 @@ class _BatchState:
     def __init__(self):
         self.videos: dict[int, tuple] = {}  # vid -> (row, frames or None, started); dicts keep order
         self.results: dict[int, list] = {}  # vid -> per-item results, by frame
+        self.images: dict[int, list] = {}  # vid -> per-item (prompt) images
         self.todo: dict[int, int] = {}  # vid -> items not yet run
         self.items: list[tuple[int, int]] = []
         self.in_flight = None  # (batch, prompts, function that waits for the result) of the batch launched last
         self.next_vid = 0
 
-    def add(self, row, decoded, started, num_items):
+    def add(self, row, decoded, started, images: list[list]):
+        """A decoded video (None: it failed) and its prompts' images (one list per prompt)."""
         vid, self.next_vid = self.next_vid, self.next_vid + 1
         self.videos[vid] = (row, decoded, started)
+        self.images[vid] = images
+        num_items = len(images) if decoded is not None else 1
         self.results[vid] = [None] * num_items
         self.todo[vid] = 0 if decoded is None else num_items
         if decoded is not None:
@@ -521,5 +528,5 @@ class _BatchState:
         while self.videos and self.todo[next(iter(self.videos))] == 0:
             vid = next(iter(self.videos))
             row, decoded, started = self.videos.pop(vid)
-            del self.todo[vid]
+            del self.todo[vid], self.images[vid]
             yield row, decoded, self.results.pop(vid), started
