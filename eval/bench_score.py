@@ -254,7 +254,7 @@ def model_only(model, paths, batch_sizes) -> dict:
 
 def naive(model, paths, num_frames=40) -> dict:
     """One generate(max_new_tokens=1) per frame, batch 1, CPU preprocessing: the loop users write first."""
-    from transformers import AutoModelForImageTextToText, AutoProcessor
+    from transformers import AutoProcessor
 
     from lmm_vqa.scoring import load_scorer
 

@@ -60,6 +60,11 @@ def add_scorer_args(p: argparse.ArgumentParser) -> None:
 
 
 def scorer_kwargs(args) -> dict:
+    """load_scorer's arguments from the flags; says so on stderr when the demo model stands in."""
+    if not args.model:
+        print("note: no --model given; using the bundled DEMO model, a small model trained only on synthetic "
+              "distortions (blur, noise, colour, shake, compression). Its scores are a demonstration, not a "
+              "quality metric: pass --model for a real checkpoint.", file=sys.stderr)
     return dict(model=args.model, dtype=args.dtype, mode=args.mode, frames=args.frames, max_frames=args.max_frames,
                 prompt=args.prompt)
 
@@ -67,10 +72,6 @@ def scorer_kwargs(args) -> dict:
 def load_scorer_from_args(args):
     from lmm_vqa.scoring import load_scorer
 
-    if not args.model:
-        print("note: no --model given; using the bundled DEMO model, a small model trained only on synthetic "
-              "distortions (blur, noise, colour, shake, compression). Its scores are a demonstration, not a "
-              "quality metric: pass --model for a real checkpoint.", file=sys.stderr)
     return load_scorer(device=args.device, **scorer_kwargs(args))
 
 
@@ -91,7 +92,8 @@ def cmd_score(args) -> int:
     if devices:  # the device processes load their own copies; the columns come from the config alone
         from lmm_vqa.scoring import result_columns
 
-        words, extra = result_columns(**scorer_kwargs(args))
+        load_kwargs = scorer_kwargs(args)
+        words, extra = result_columns(**load_kwargs)
     else:
         scorer = load_scorer_from_args(args)
         words, extra = scorer.levels.words, scorer.extra_columns
@@ -105,7 +107,7 @@ def cmd_score(args) -> int:
         if devices:
             from lmm_vqa.sharding import score_sharded
 
-            rows = score_sharded(todo, devices, scorer_kwargs(args), args.batch_size, args.workers)
+            rows = score_sharded(todo, devices, load_kwargs, args.batch_size, args.workers)
         else:
             rows = scorer.score_paths(todo, batch_size=args.batch_size, num_workers=args.workers)
         for row in rows:

@@ -117,10 +117,6 @@ def start_chat(scorer, video, settings: GenerationSettings | None = None, adapte
 
 def score_frames(scorer, frames: np.ndarray) -> dict:
     """The level-token score of already-decoded frames, in the scorer's mode."""
-    if scorer.config.mode == "clip":
-        images = scorer.prompt_images(list(frames))
-        probs = scorer.level_probs([scorer.prompt_for(images)], images)
-    else:  # one batch of one-frame prompts, as the scorer batches frames
-        per_frame = [scorer.prompt_images([f]) for f in frames]
-        probs = scorer.level_probs([scorer.prompt_for(im) for im in per_frame], [i for im in per_frame for i in im])
+    per_prompt = scorer.images_per_prompt(frames)  # one batch, as the scorer batches frames
+    probs = scorer.level_probs([scorer.prompt_for(im) for im in per_prompt], [i for im in per_prompt for i in im])
     return scorer.summarise(probs.mean(0))

@@ -17,19 +17,15 @@ def fuse(scores_01: np.ndarray, weights: np.ndarray) -> np.ndarray:
 
 
 def fit_weights(scores_01: np.ndarray, mos: np.ndarray, groups=None, step: float = 0.05) -> tuple[np.ndarray, float]:
-    """Convex weights of two level sets maximising the validation metric: (SRCC + cubic PLCC) / 2,
-    or the AIM 2024 final score inside `groups` when given. Returns (weights (2,), metric)."""
+    """Convex weights of two level sets maximising `metrics.selection_score` on a validation split.
+    Returns (weights (2,), metric)."""
     scores_01 = np.asarray(scores_01, np.float64)
     if scores_01.shape[1] != 2:
         raise ValueError(f"fit_weights fuses two level sets, got {scores_01.shape[1]}")
     best = (np.array([1.0, 0.0]), -np.inf)
     for w in np.arange(0.0, 1.0 + 1e-9, step):
         weights = np.array([1 - w, w])
-        fused = fuse(scores_01, weights)
-        if groups is not None:
-            m = metrics.aim2024_score(fused, mos, groups)["final"]
-        else:
-            m = (metrics.srcc(fused, mos) + metrics.plcc_poly3(fused, mos)) / 2
+        m = metrics.selection_score(fuse(scores_01, weights), mos, groups)
         if m > best[1] + 1e-12:
             best = (weights, float(m))
     return best

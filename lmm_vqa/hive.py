@@ -119,14 +119,10 @@ def build(coarse: str | os.PathLike, fine: str | os.PathLike, val_labels, out_di
     parts_01 = np.array([[scorer.part_levels[p].normalise(r[f"score_{p}"]) for p in PARTS] for r in rows])
     weights, fused_metric = fit_weights(parts_01, mos, groups)
 
-    def metric(pred):
-        if groups is not None:
-            return metrics.aim2024_score(pred, mos, groups)["final"]
-        return (metrics.srcc(pred, mos) + metrics.plcc_poly3(pred, mos)) / 2
-
     spec["weights"] = {p: round(float(w), 4) for p, w in zip(PARTS, weights)}
     spec["fit"] = {"val_labels": str(val_labels), "n": len(rows), "metric": "aim2024" if groups else "ntire2023",
-                   "coarse": metric(parts_01[:, 0]), "fine": metric(parts_01[:, 1]), "fused": fused_metric,
+                   "coarse": metrics.selection_score(parts_01[:, 0], mos, groups),
+                   "fine": metrics.selection_score(parts_01[:, 1], mos, groups), "fused": fused_metric,
                    "distinct_scores": {"coarse": int(len(np.unique(parts_01[:, 0].round(4)))),
                                        "fine": int(len(np.unique(parts_01[:, 1].round(4)))),
                                        "fused": int(len(np.unique(fuse(parts_01, weights).round(4))))}}

@@ -145,6 +145,15 @@ def aim2024_score(pred, mos, groups) -> dict:
     return result
 
 
+def selection_score(pred, mos, groups=None) -> float:
+    """The score to choose a checkpoint or fusion weights by on a validation split: the AIM 2024
+    final score inside `groups` when given, else NTIRE 2023's main score with the SRCC's sign kept
+    (an anti-correlated model is not a good one)."""
+    if groups is not None:
+        return aim2024_score(pred, mos, groups)["final"]
+    return (srcc(pred, mos) + plcc_poly3(pred, mos)) / 2
+
+
 def bootstrap_ci(score_fn, *arrays, n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
     """Percentile bootstrap confidence interval of `score_fn(*arrays)` (a float), resampling rows."""
     arrays = [np.asarray(a) for a in arrays]

@@ -112,9 +112,6 @@ def _model_device(model) -> torch.device:
     return next(model.parameters()).device
 
 
-_inner_model = dual.inner_model  # holds `rope_deltas` in the M-RoPE families
-
-
 def render_prompt(processor, num_images: int, question: str, answer_prefix: str) -> str:
     """The chat-templated user turn (images, then the question) and the start of the answer."""
     content = [{"type": "image"} for _ in range(num_images)]
@@ -135,6 +132,14 @@ def view_geometry(processor, config: ScorerConfig) -> tuple[int, tuple[int, int,
 def prompt_images(frames, config: ScorerConfig, size_px: int, fill) -> list[np.ndarray]:
     """Every frame's views, frame by frame: [global, local...] per frame with views: dual."""
     return [v for f in frames for v in frame_views(f, config.views, config.local_views, size_px, fill)]
+
+
+def images_per_prompt(frames, config: ScorerConfig, size_px: int, fill) -> list[list[np.ndarray]]:
+    """Each prompt's images: one prompt of every frame's views in clip mode, one prompt per frame
+    in frame mode."""
+    frames = list(frames)
+    groups = [frames] if config.mode == "clip" else [[f] for f in frames]
+    return [prompt_images(g, config, size_px, fill) for g in groups]
 
 
 def prompt_placeholders(config: ScorerConfig, num_images: int) -> int:
@@ -216,7 +221,7 @@ def _level_word_logprobs(model, inputs, level_ids, mrope, use_cache):
         return total
     length, batch = mask.shape[1], mask.shape[0]
     cache = out.past_key_values if use_cache else None
-    deltas = getattr(_inner_model(model), "rope_deltas", None) if mrope else None
+    deltas = getattr(dual.inner_model(model), "rope_deltas", None) if mrope else None
     later = []  # (B,) log-probs of each word's later tokens
     for ids in level_ids:
         if len(ids) == 1:
@@ -260,7 +265,7 @@ class Scorer:
         # Exact whole-word probabilities are needed when a word is several tokens or two words share
         # a first token; otherwise the first token's probability is already the word's.
         self.exact = any(len(ids) > 1 for ids in self.level_ids) or len(set(firsts)) < len(firsts)
-        self.mrope = hasattr(_inner_model(model), "rope_deltas")
+        self.mrope = hasattr(dual.inner_model(model), "rope_deltas")  # M-RoPE families keep their text offsets
         self.view_size_px, self.view_fill = view_geometry(processor, config)
         self._prep_stream = None  # CUDA stream for preprocessing, made on first use
         self._prompts = {}  # (images, question, answer prefix) -> rendered scoring prompt
@@ -283,6 +288,10 @@ class Scorer:
     def prompt_images(self, frames) -> list[np.ndarray]:
         """The images of one prompt: each frame's views, frame by frame."""
         return prompt_images(frames, self.config, self.view_size_px, self.view_fill)
+
+    def images_per_prompt(self, frames) -> list[list[np.ndarray]]:
+        """Each prompt's images for a video's frames, by the scorer's mode (see `images_per_prompt`)."""
+        return images_per_prompt(frames, self.config, self.view_size_px, self.view_fill)
 
     def encode(self, texts: list[str], images: list[np.ndarray]) -> dict:
         device, dtype = _model_device(self.model), self.model.dtype
@@ -363,9 +372,7 @@ class Scorer:
             except ValueError as e:
                 row.update(status="error", error=str(e))
                 return row, None, [], started
-            frames = list(decoded.frames)
-            per_prompt = [frames] if self.config.mode == "clip" else [[f] for f in frames]
-            return row, decoded, [self.prompt_images(f) for f in per_prompt], started
+            return row, decoded, self.images_per_prompt(decoded.frames), started
 
         queue = []
         for path in paths:

@@ -219,12 +219,16 @@ def _decode_seeking(path: str, idx: np.ndarray, keys: np.ndarray, pts: np.ndarra
                         raise _SeekFailed  # unknown timestamp, or the seek overshot the wanted frame
                     pos = i
                     if i == target:
-                        got[i] = (frame.to_ndarray(format="rgb24"), None if frame.time is None else float(frame.time))
+                        got[i] = _rgb_and_time(frame)
                     if i >= target:
                         break
         except av.error.InvalidDataError:
             pass  # a truncated stream: keep the frames decoded before the damage
     return got
+
+
+def _rgb_and_time(frame) -> tuple[np.ndarray, float | None]:
+    return frame.to_ndarray(format="rgb24"), None if frame.time is None else float(frame.time)
 
 
 def _decode_sequential(path: str, idx: np.ndarray) -> dict:
@@ -237,7 +241,7 @@ def _decode_sequential(path: str, idx: np.ndarray) -> dict:
         try:
             for i, frame in enumerate(container.decode(stream)):
                 if i in wanted:
-                    got[i] = (frame.to_ndarray(format="rgb24"), None if frame.time is None else float(frame.time))
+                    got[i] = _rgb_and_time(frame)
                     if len(got) == len(wanted):
                         break
         except av.error.InvalidDataError:

@@ -27,9 +27,9 @@ from lmm_vqa import losses, metrics
 from lmm_vqa.adapters import (count_parameters, load_model, make_trainable, module_roles, quantization_config,
                               torch_dtype)
 from lmm_vqa.configs import load_config, save_config
-from lmm_vqa.dual import FUSION, attach_dual_encoder
-from lmm_vqa.scoring import (SCORER_FILE, Scorer, ScorerConfig, _inner_model, inputs_to, level_word_logprobs,
-                             processor_inputs, prompt_images, prompt_placeholders, render_prompt,
+from lmm_vqa.dual import FUSION, attach_dual_encoder, inner_model
+from lmm_vqa.scoring import (SCORER_FILE, Scorer, ScorerConfig, inputs_to, level_word_logprobs,
+                             images_per_prompt, processor_inputs, prompt_placeholders, render_prompt,
                              resolve_level_tokens, view_geometry)
 from lmm_vqa.video import Sampling, load_frames
 
@@ -170,9 +170,7 @@ class Collate:
     def __call__(self, items):
         texts, images, owner, index = [], [], [], []
         for b, (frames, i) in enumerate(items):
-            per_prompt = [list(frames)] if self.cfg.mode == "clip" else [[f] for f in frames]
-            for frames_of_prompt in per_prompt:
-                imgs = prompt_images(frames_of_prompt, self.cfg, self.size_px, self.fill)
+            for imgs in images_per_prompt(frames, self.cfg, self.size_px, self.fill):
                 texts.append(render_prompt(self.processor, prompt_placeholders(self.cfg, len(imgs)), self.cfg.question,
                                            self.cfg.answer_prefix))
                 images += imgs
@@ -286,10 +284,7 @@ def validate(scorer: Scorer, val, metric: str, cfg: TrainConfig) -> dict:
            "plcc": metrics.plcc_poly3(pred, mos), "distinct_scores": int(len(np.unique(np.round(pred, 4))))}
     if metric == "aim2024":
         out.update(metrics.aim2024_score(pred, mos, groups))
-        out["metric"] = out["final"]
-    else:
-        # NTIRE 2023's main score, with the SRCC's sign kept: an anti-correlated model is not a good one
-        out["metric"] = (out["srcc"] + out["plcc"]) / 2
+    out["metric"] = metrics.selection_score(pred, mos, groups if metric == "aim2024" else None)
     return out
 
 
@@ -390,7 +385,7 @@ def main(argv=None) -> dict:
     n_train, n_total = count_parameters(model)
     scorer_cfg = cfg.scorer_config()
     level_ids = resolve_level_tokens(processor.tokenizer, scorer_cfg.answer_prefix, levels.words)  # as scoring
-    mrope = hasattr(_inner_model(model), "rope_deltas")
+    mrope = hasattr(inner_model(model), "rope_deltas")
     values = torch.tensor(levels.values, device=device)
 
     params = [p for p in model.parameters() if p.requires_grad]
