@@ -117,21 +117,25 @@ def group_correlations(pred, mos, groups) -> list[dict]:
     return out
 
 
-def fisher_pool(r, weights) -> float:
+def fisher_pool(r, weights, signed: bool = False) -> float:
     """The benchmark's pooling: z = arctanh(r) (r = +-1 becomes +-0.99), mean weighted by group size,
-    tanh back, absolute value; a pooled value of exactly 0.99 is reported as 1."""
+    tanh back, absolute value; a pooled value of exactly 0.99 is reported as 1. `signed` keeps the
+    sign instead of the absolute value (for choosing between models, see `selection_score`)."""
     r, w = np.asarray(r, np.float64), np.asarray(weights, np.float64)
     if len(r) == 0:
         return float("nan")
     with np.errstate(divide="ignore"):
         z = np.arctanh(r)
     z = np.where(np.isposinf(z), np.arctanh(0.99), np.where(np.isneginf(z), np.arctanh(-0.99), z))
-    pooled = abs(float(np.tanh(np.sum(z * w) / np.sum(w))))
-    return 1.0 if pooled == 0.99 else pooled
+    pooled = float(np.tanh(np.sum(z * w) / np.sum(w)))
+    if not signed:
+        pooled = abs(pooled)
+    return float(np.copysign(1.0, pooled)) if abs(pooled) == 0.99 else pooled
 
 
-def aim2024_score(pred, mos, groups) -> dict:
-    """AIM 2024 CVQA: {"srocc", "krocc", "plcc", "final" = their mean}, groups = (sequence, preset)."""
+def aim2024_score(pred, mos, groups, signed: bool = False) -> dict:
+    """AIM 2024 CVQA: {"srocc", "krocc", "plcc", "final" = their mean}, groups = (sequence, preset).
+    The challenge reports absolute values; `signed=True` keeps the pooled correlations' signs."""
     per_group = group_correlations(pred, mos, groups)
     result = {}
     for name, min_size in AIM2024_MIN_GROUP.items():
@@ -140,18 +144,21 @@ def aim2024_score(pred, mos, groups) -> dict:
         if bad:
             warnings.warn(f"{name}: NaN in group(s) {bad} (constant predictions?); the pooled {name} is NaN, "
                           "as in the official evaluation", RuntimeWarning, stacklevel=2)
-        result[name] = fisher_pool([g[name] for g in used], [g["size"] for g in used])
+        result[name] = fisher_pool([g[name] for g in used], [g["size"] for g in used], signed)
     result["final"] = float(np.mean([result["srocc"], result["krocc"], result["plcc"]]))
     return result
 
 
 def selection_score(pred, mos, groups=None) -> float:
-    """The score to choose a checkpoint or fusion weights by on a validation split: the AIM 2024
-    final score inside `groups` when given, else NTIRE 2023's main score with the SRCC's sign kept
-    (an anti-correlated model is not a good one)."""
+    """The score to choose a checkpoint or fusion weights by on a validation split, with every
+    correlation's sign kept: an anti-correlated model is a bad one, though the challenges' abs()
+    would rank it high. Inside `groups`: the AIM 2024 final score pooled with signs; else NTIRE 2023's
+    main score with the SRCC's sign on both terms (a cubic fit turns a falling trend into a
+    positive PLCC, so that PLCC takes the SRCC's sign)."""
     if groups is not None:
-        return aim2024_score(pred, mos, groups)["final"]
-    return (srcc(pred, mos) + plcc_poly3(pred, mos)) / 2
+        return aim2024_score(pred, mos, groups, signed=True)["final"]
+    s = srcc(pred, mos)
+    return float(np.sign(s) * (abs(s) + plcc_poly3(pred, mos)) / 2)
 
 
 def bootstrap_ci(score_fn, *arrays, n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> tuple[float, float]:

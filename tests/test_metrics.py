@@ -133,3 +133,41 @@ def test_bootstrap_ci_brackets_the_estimate():
     pred = mos + rng.normal(size=200)
     lo, hi = metrics.bootstrap_ci(metrics.srcc, pred, mos, n_boot=300)
     assert lo < metrics.srcc(pred, mos) < hi and hi - lo < 0.3
+
+
+def _pooled(rs, sizes):
+    """The benchmark's pooling written out for the tests: Fisher z, size-weighted mean, tanh."""
+    z = [np.arctanh(0.99 * np.sign(r)) if abs(r) == 1 else np.arctanh(r) for r in rs]
+    return abs(np.tanh(np.dot(z, sizes) / sum(sizes)))
+
+
+@pytest.mark.parametrize("name,threshold", [("srocc", 15), ("krocc", 6), ("plcc", 6)])
+def test_aim2024_group_size_thresholds(name, threshold):
+    """A group one short of the threshold is left out of that metric; one at the threshold counts."""
+    rng = np.random.default_rng(4)
+    corr = {"srocc": stats.spearmanr, "krocc": stats.kendalltau, "plcc": stats.pearsonr}[name]
+    big_mos = rng.normal(size=30)
+    big_pred = big_mos + rng.normal(scale=0.5, size=30)  # a positively correlated group of 30
+    for size in (threshold - 1, threshold):
+        mos = rng.normal(size=size)
+        pred = -mos + rng.normal(scale=0.1, size=size)  # a strongly anti-correlated small group
+        res = metrics.aim2024_score(np.r_[big_pred, pred], np.r_[big_mos, mos], ["big"] * 30 + ["small"] * size)
+        r_big, r_small = corr(big_pred, big_mos)[0], corr(pred, mos)[0]
+        want = _pooled([r_big], [30]) if size < threshold else _pooled([r_big, r_small], [30, size])
+        assert res[name] == pytest.approx(want, abs=1e-9), (size, res)
+
+
+def test_selection_keeps_the_sign_and_never_prefers_an_anti_correlated_part():
+    """The challenges report |correlation|, so an anti-correlated prediction scores high there; choosing a
+    checkpoint or fusion weights must not fall for it."""
+    rng = np.random.default_rng(5)
+    mos = rng.uniform(0, 100, 120)
+    groups = [f"g{i // 20}" for i in range(120)]  # six (sequence, preset) groups of 20
+    good = mos + rng.normal(scale=40, size=120)  # weakly right
+    anti = -mos + rng.normal(scale=5, size=120)  # strongly wrong
+    assert metrics.aim2024_score(anti, mos, groups)["final"] > metrics.aim2024_score(good, mos, groups)["final"]
+    assert metrics.ntire2023_score(anti, mos)["main"] > metrics.ntire2023_score(good, mos)["main"]
+    for g in (groups, None):
+        assert metrics.selection_score(anti, mos, g) < 0 < metrics.selection_score(good, mos, g)
+    signed = metrics.aim2024_score(anti, mos, groups, signed=True)
+    assert signed["srocc"] == pytest.approx(-metrics.aim2024_score(anti, mos, groups)["srocc"])
