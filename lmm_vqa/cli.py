@@ -60,13 +60,17 @@ def add_scorer_args(p: argparse.ArgumentParser) -> None:
 
 
 def scorer_kwargs(args) -> dict:
-    """load_scorer's arguments from the flags; says so on stderr when the demo model stands in."""
-    if not args.model:
-        print("note: no --model given; using the bundled DEMO model, a small model trained only on synthetic "
-              "distortions (blur, noise, colour, shake, compression). Its scores are a demonstration, not a "
-              "quality metric: pass --model for a real checkpoint.", file=sys.stderr)
+    """load_scorer's arguments from the flags (None: from scorer.json or the default)."""
     return dict(model=args.model, dtype=args.dtype, mode=args.mode, frames=args.frames, max_frames=args.max_frames,
                 prompt=args.prompt)
+
+
+def note_demo_model(args) -> None:
+    """Say on stderr, once per command, when the bundled demo model stands in for --model."""
+    if not args.model:
+        from lmm_vqa.scoring import demo_notice
+
+        print(f"note: {demo_notice()}", file=sys.stderr)
 
 
 def load_scorer_from_args(args):
@@ -75,51 +79,71 @@ def load_scorer_from_args(args):
     return load_scorer(device=args.device, **scorer_kwargs(args))
 
 
+def check_flags(args) -> None:
+    """Flag values that would fail only after the model has loaded (minutes for a 7B model) fail now."""
+    for flag in ("batch_size", "workers", "max_frames", "max_new_tokens"):
+        value = getattr(args, flag, None)
+        if value is not None and value < 1:
+            raise ValueError(f"--{flag.replace('_', '-')} must be at least 1, got {value}")
+    if getattr(args, "devices", None) and args.device:
+        raise ValueError("--device and --devices cannot be used together: --devices names every device to use")
+    if args.device:
+        from lmm_vqa.scoring import check_device
+
+        check_device(args.device)
+
+
 def cmd_score(args) -> int:
     from tqdm import tqdm
 
     from lmm_vqa.results import ResultWriter, path_key
+    from lmm_vqa.scoring import result_columns, run_settings
 
+    check_flags(args)
     paths = expand_inputs(args.inputs)
     if not paths:
-        print("error: no input videos found", file=sys.stderr)
+        print(f"error: no input videos found in {' '.join(args.inputs)}", file=sys.stderr)
         return 1
     devices = None
     if args.devices:
         from lmm_vqa.sharding import resolve_devices
 
         devices = resolve_devices(args.devices)
-    if devices:  # the device processes load their own copies; the columns come from the config alone
-        from lmm_vqa.scoring import result_columns
-
-        load_kwargs = scorer_kwargs(args)
-        words, extra = result_columns(**load_kwargs)
-    else:
-        scorer = load_scorer_from_args(args)
-        words, extra = scorer.levels.words, scorer.extra_columns
-    failed = scored = 0
-    with ResultWriter(args.out, words, extra) as writer:
+    note_demo_model(args)
+    load_kwargs = scorer_kwargs(args)
+    overrides = {k: v for k, v in load_kwargs.items() if k not in ("model", "dtype")}
+    words, extra = result_columns(args.model, **overrides)
+    # The results file is checked (writable, same settings as the rows already in it) before the model loads.
+    with ResultWriter(args.out, words, extra, run_settings(args.model, **overrides), args.overwrite) as writer:
         todo = [p for p in paths if path_key(p) not in writer.done]
         if len(todo) < len(paths):
             print(f"resuming {args.out}: {len(paths) - len(todo)} of {len(paths)} inputs already scored",
                   file=sys.stderr)
-        bar = tqdm(total=len(todo), unit="video", desc="scoring", disable=args.quiet)
-        if devices:
-            from lmm_vqa.sharding import score_sharded
+        failed = scored = 0
+        try:
+            if devices:  # the device processes load their own copies
+                from lmm_vqa.sharding import score_sharded
 
-            rows = score_sharded(todo, devices, load_kwargs, args.batch_size, args.workers)
-        else:
-            rows = scorer.score_paths(todo, batch_size=args.batch_size, num_workers=args.workers)
-        for row in rows:
-            writer.write(row)
-            if row["status"] == "ok":
-                scored += 1
+                rows = score_sharded(todo, devices, load_kwargs, args.batch_size, args.workers)
             else:
-                failed += 1
-                bar.write(f"failed: {row['path']}: {row['error']}")
-            bar.update(1)
-            bar.set_postfix(failed=failed)
-        bar.close()
+                rows = load_scorer_from_args(args).score_paths(todo, batch_size=args.batch_size,
+                                                               num_workers=args.workers)
+            bar = tqdm(total=len(todo), unit="video", desc="scoring", disable=args.quiet)
+            for row in rows:
+                writer.write(row)
+                if row["status"] == "ok":
+                    scored += 1
+                else:
+                    failed += 1
+                    bar.write(f"failed: {row['path']}: {row['error']}")
+                bar.update(1)
+                bar.set_postfix(failed=failed)
+            bar.close()
+        except KeyboardInterrupt:
+            done = len(paths) - len(todo) + scored + failed
+            print(f"\ninterrupted: {done} of {len(paths)} inputs written to {args.out}; rerun the same command "
+                  "to resume", file=sys.stderr)
+            return 130
     skipped = len(paths) - len(todo)
     print(f"{scored + skipped}/{len(paths)} scored, {failed} failed -> {args.out}")
     return 1 if failed else 0
@@ -159,13 +183,20 @@ def cmd_explain(args) -> int:
 
     from lmm_vqa.explain import GenerationSettings, default_question, score_frames, start_chat
 
+    check_flags(args)
+    note_demo_model(args)
     scorer = load_scorer_from_args(args)
     settings = GenerationSettings(args.max_new_tokens, args.temperature, args.top_p)
     chat = start_chat(scorer, args.video, settings, args.adapter)
     question = args.question or default_question()
+    if scorer.explain_with and not args.json:
+        print(f"note: a HIVE model answers with its {scorer.explain_with!r} adapter; scores fuse all its adapters",
+              file=sys.stderr)
     if args.json:
         answer = chat.ask(question)
         out = {"video": args.video, "question": question, "answer": answer}
+        if scorer.explain_with:
+            out["adapter"] = scorer.explain_with
         if args.with_score:
             out.update(score_frames(scorer, chat.frames))
         print(json.dumps(out, indent=2))
@@ -221,6 +252,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=8, help="prompts per forward pass (default 8)")
     p.add_argument("--workers", type=int, default=2, help="video decoding threads (default 2)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--overwrite", action="store_true",
+                   help="discard the rows already in --out and start afresh (by default a rerun resumes, and "
+                        "refuses when --out was written with other settings)")
     p.add_argument("--devices", help="score on several devices at once, one process each: 'all' (every GPU) or a "
                                      "list such as cuda:0,cuda:1; rows are written as they finish")
     p.set_defaults(func=cmd_score)
@@ -297,9 +331,18 @@ def main(argv=None) -> int:
         args = build_parser().parse_args(argv)
     try:
         return args.func(args)
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
     except (ValueError, FileNotFoundError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except Exception as e:  # a bug of ours or a library's: one line, the traceback on request
+        if os.environ.get("LMM_VQA_DEBUG"):
+            raise
+        print(f"error: {type(e).__name__}: {e}\n(this is a bug: rerun with LMM_VQA_DEBUG=1 for the traceback "
+              "and report it)", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

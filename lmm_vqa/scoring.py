@@ -8,6 +8,7 @@ conditional probabilities, continuing from the prompt's KV cache.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -20,7 +21,7 @@ import numpy as np
 import torch
 
 from lmm_vqa import dual
-from lmm_vqa.levels import DEFAULT_LEVELS, LevelSet, score_from_probs
+from lmm_vqa.levels import DEFAULT_LEVELS, LevelSet, pool_frames, score_from_probs
 from lmm_vqa.prompts import load_scoring_prompt
 from lmm_vqa.video import Frames, Sampling, load_frames
 from lmm_vqa.views import VIEWS, encoder_input_px, frame_views, mean_colour, views_per_frame
@@ -438,6 +439,11 @@ class Scorer:
                 "levels": {w: float(x) for w, x in zip(self.levels.words, level_probs)}}
 
     extra_columns: tuple[str, ...] = ()  # result columns beyond score, score_01 and p_<level>
+    explain_with: str | None = None  # the adapter that answers in words, where a checkpoint holds several
+
+    def answering(self):
+        """A context for generate(): the model as it answers in words (see HiveScorer)."""
+        return contextlib.nullcontext()
 
     def _finish(self, row, decoded: Frames, frame_probs: list, started: float) -> dict:
         errors = [p for p in frame_probs if isinstance(p, Exception)]
@@ -446,7 +452,7 @@ class Scorer:
             row.update(status="error", error=f"model failed: {errors[0]}")
         else:
             per_frame = np.stack(frame_probs)  # (T, L), or (1, L) in clip mode
-            summary = self.summarise(per_frame.mean(0))
+            summary = self.summarise(pool_frames(per_frame, np.ones((1, len(per_frame))))[0])
             levels = summary.pop("levels")
             row.update({k: round(v, 6) for k, v in summary.items()})
             row.update({f"p_{w}": round(x, 6) for w, x in levels.items()})
@@ -465,6 +471,53 @@ def default_device() -> str:
 def demo_model_path() -> Path:
     """The small demo model shipped inside the package (trained on synthetic distortions only)."""
     return Path(__file__).resolve().parent / "demo_model"
+
+
+def check_device(device: str | None) -> str:
+    """The device to load onto (None: cuda if available, else cpu), checked before anything loads."""
+    if device is None:
+        return default_device()
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"--device {device!r} is not a device: use cpu, cuda or cuda:N") from None
+    if dev.type not in ("cpu", "cuda"):
+        raise ValueError(f"--device {device!r}: only cpu and cuda are supported")
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"--device {device}: no CUDA GPU is visible on this machine (use --device cpu)")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    return device
+
+
+def _identity(model) -> str:
+    """A checkpoint's name in a results file's record: a local folder's absolute path, else the hub id."""
+    return str(Path(model).resolve()) if Path(model).exists() else str(model)
+
+
+def run_settings(model=None, **overrides) -> dict:
+    """What the scores of a run depend on, known without loading the model: the checkpoint and its
+    resolved scoring settings (scorer.json under the overrides); for a HIVE folder, both parts' settings
+    and the fusion weights. A results file records this, and a resumed run must match it."""
+    from lmm_vqa.hive import HIVE_FILE
+
+    folder = Path(demo_model_path() if model is None else model)
+    if (folder / HIVE_FILE).is_file():
+        spec = json.loads((folder / HIVE_FILE).read_text())
+        parts = {part: asdict(ScorerConfig.load(folder / sub, **overrides)) for part, sub in spec["adapters"].items()}
+        return {"model": _identity(folder), "settings": parts, "fusion_weights": spec["weights"]}
+    config = ScorerConfig.load(folder if folder.is_dir() else None, **overrides)
+    return {"model": _identity(folder), "settings": asdict(config)}
+
+
+def demo_notice() -> str:
+    """What the CLI says when the demo model stands in; what it was trained on comes from its model card."""
+    card = (demo_model_path() / "README.md").read_text()
+    trained_on = next(line.split(":", 1)[1].strip() for line in card.splitlines() if line.startswith("Trained on:"))
+    return ("no --model given; using the bundled DEMO model, a small model trained only on synthetic "
+            f"distortions ({trained_on}). Its scores are a demonstration, not a quality metric: pass --model "
+            "for a real checkpoint.")
 
 
 def result_columns(model=None, **overrides) -> tuple[tuple[str, ...], tuple[str, ...]]:

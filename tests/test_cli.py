@@ -124,8 +124,12 @@ def test_scoring_on_several_devices_merges_into_one_file(videos, checkpoint, tmp
     model = str(checkpoint("llava"))
     inputs = [str(videos[k]) for k in ("h264", "hevc", "vp9", "av1", "portrait", "one_frame", "zero_bytes")]
     one, two = tmp_path / "one.csv", tmp_path / "two.csv"
-    assert main(["score", *inputs, "--model", model, "--out", str(one), "--quiet"]) == 1  # zero_bytes fails
-    assert main(["score", *inputs, "--model", model, "--out", str(two), "--quiet", "--devices", "cpu,cpu"]) == 1
+    # every scoring flag reaches the device processes
+    flags = ["--dtype", "fp32", "--frames", "fps:4", "--max-frames", "3", "--mode", "frame", "--prompt", "score_frame",
+             "--batch-size", "3", "--workers", "1"]
+    assert main(["score", *inputs, "--model", model, "--out", str(one), "--quiet", *flags]) == 1  # zero_bytes fails
+    assert main(["score", *inputs, "--model", model, "--out", str(two), "--quiet", "--devices", "cpu,cpu",
+                 *flags]) == 1
     a = {r["path"]: r for r in read_rows(one)}
     b = {r["path"]: r for r in read_rows(two)}
     assert a.keys() == b.keys() == set(inputs)
@@ -133,6 +137,52 @@ def test_scoring_on_several_devices_merges_into_one_file(videos, checkpoint, tmp
         assert a[path]["status"] == b[path]["status"]
         if a[path]["status"] == "ok":
             assert abs(float(a[path]["score"]) - float(b[path]["score"])) < 1e-5
+    assert {int(r["num_frames"]) for r in b.values() if r["status"] == "ok"} == {1, 3}  # --max-frames 3 arrived
     # resume: a rerun keeps the ok rows and retries only the failure
-    assert main(["score", *inputs, "--model", model, "--out", str(two), "--quiet", "--devices", "cpu,cpu"]) == 1
+    assert main(["score", *inputs, "--model", model, "--out", str(two), "--quiet", "--devices", "cpu,cpu",
+                 *flags]) == 1
     assert len(read_rows(two)) == len(inputs)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_rerun_with_other_settings_is_refused_and_overwrite_starts_afresh(checkpoint, videos, tmp_path, capsys,
+                                                                         suffix):
+    out = tmp_path / f"r{suffix}"
+    llava, qwen = str(checkpoint("llava")), str(checkpoint("qwen2_vl"))
+    assert main(["score", str(videos["h264"]), "--model", llava, "--out", str(out), "--quiet"]) == 0
+    first = read_rows(out)
+    for other in (["--model", qwen], ["--model", llava, "--frames", "fps:2"], ["--model", llava, "--mode", "clip"],
+                  ["--model", llava, "--prompt", "score_clip"]):
+        capsys.readouterr()
+        assert main(["score", str(videos["h264"]), str(videos["vp9"]), *other, "--out", str(out), "--quiet"]) == 2
+        err = capsys.readouterr().err
+        assert "other settings" in err and "--overwrite" in err, err
+        assert read_rows(out) == first, "a refused run leaves the file as it was"
+    # the same settings resume; --overwrite starts afresh with the new ones
+    assert main(["score", str(videos["h264"]), str(videos["vp9"]), "--model", llava, "--out", str(out),
+                 "--quiet"]) == 0
+    assert read_rows(out)[0] == first[0] and len(read_rows(out)) == 2
+    assert main(["score", str(videos["vp9"]), "--model", qwen, "--out", str(out), "--quiet", "--overwrite"]) == 0
+    assert [r["path"] for r in read_rows(out)] == [str(videos["vp9"])]
+    assert json.loads(out.with_name(out.name + ".run.json").read_text())["model"] == qwen
+
+
+def test_a_file_without_a_settings_record_resumes_with_a_warning(checkpoint, videos, tmp_path, capsys):
+    out = tmp_path / "r.csv"
+    model = str(checkpoint("llava"))
+    assert main(["score", str(videos["h264"]), "--model", model, "--out", str(out), "--quiet"]) == 0
+    out.with_name("r.csv.run.json").unlink()  # as written by an older version, or by hand
+    capsys.readouterr()
+    assert main(["score", str(videos["h264"]), str(videos["vp9"]), "--model", model, "--out", str(out),
+                 "--quiet"]) == 0
+    assert "no record of the settings" in capsys.readouterr().err and len(read_rows(out)) == 2
+
+
+def test_an_unexpected_error_is_one_line_not_a_traceback(monkeypatch, capsys):
+    def boom(inputs):
+        raise RuntimeError("something broke")
+
+    monkeypatch.setattr("lmm_vqa.cli.expand_inputs", boom)
+    assert main(["score", "x.mp4"]) == 3
+    err = capsys.readouterr().err
+    assert "RuntimeError: something broke" in err and "LMM_VQA_DEBUG" in err and "Traceback" not in err
