@@ -60,6 +60,13 @@ def probs_to_score(level_probs, values):
     return level_probs @ values
 
 
+def pool_frames(frame_probs, member):
+    """A video's level distribution: the mean of its frames' distributions, each renormalised over the
+    levels. Scoring and training both use this. frame_probs: (R, L); member: (B, R), 1 where row r is a
+    frame of video b. Returns (B, L). numpy or torch."""
+    return (member / member.sum(-1)[:, None]) @ frame_probs
+
+
 def score_from_probs(level_probs: np.ndarray, levels: LevelSet) -> float:
     return float(probs_to_score(np.asarray(level_probs, np.float64), np.asarray(levels.values)))
 
@@ -110,7 +117,10 @@ def gaussian_labels(score, std, levels: LevelSet, min_std: float = 0.2, max_erro
             continue
         p = np.exp(-0.5 * ((v - mu) / sigma) ** 2) / (sigma * np.sqrt(2 * np.pi))
         # Solve a*sum(p) + b*L = 1 and a*sum(p*v) + b*sum(v) = mu.
-        a, b = np.linalg.solve([[p.sum(), len(v)], [p @ v, v.sum()]], [1.0, mu])
+        try:
+            a, b = np.linalg.solve([[p.sum(), len(v)], [p @ v, v.sum()]], [1.0, mu])
+        except np.linalg.LinAlgError:  # p's mean is already the levels' centre = mu: only rescale
+            a, b = 1 / p.sum(), 0.0
         q = np.clip(a * p + b, 0, None)
         q = q / q.sum()
         if abs(q @ v - mu) <= max_error:

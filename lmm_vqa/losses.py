@@ -1,7 +1,8 @@
 """Training losses on level log-probabilities and on the expected score.
 
-Shapes: B batch, L levels. `level_logp` are log P(word | prompt) over the whole vocabulary
-(not renormalised), so the level term also pulls probability mass onto the level words.
+Shapes: B videos, R prompts (a video's keyframes), L levels. `level_logp` are log P(word | prompt)
+over the whole vocabulary (not renormalised), so the level term also pulls probability mass onto
+the level words. The score terms take the expected score of `levels.pool_frames`, as scoring does.
 """
 
 from __future__ import annotations
@@ -10,15 +11,15 @@ import torch
 import torch.nn.functional as F
 
 
-def expected_score(level_logp: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
-    """Σ p·value with p renormalised over the levels: (B, L), (L,) -> (B,). Differentiable."""
-    return level_logp.softmax(-1) @ values
-
-
-def level_loss(level_logp: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy of the target level distribution (B, L) against the model's word log-probs.
+def level_loss(level_logp: torch.Tensor, target: torch.Tensor, member: torch.Tensor | None = None) -> torch.Tensor:
+    """Cross-entropy of the target level distributions (R, L) against the model's word log-probs (R, L),
+    one row per prompt. With `member` (B, R), each video's rows are averaged first, so a video counts
+    once however many keyframes it has; every keyframe is taught the video's level, as Q-Align trains.
     One-hot targets give Q-Align's loss; soft targets differ from KL(target || p) by a constant."""
-    return -(target * level_logp).sum(-1).mean()
+    per_row = -(target * level_logp).sum(-1)  # (R,)
+    if member is None:
+        return per_row.mean()
+    return ((member / member.sum(-1, keepdim=True)) @ per_row).mean()
 
 
 def plcc_loss(pred: torch.Tensor, mos: torch.Tensor) -> torch.Tensor:

@@ -46,6 +46,8 @@ def test_soft_labels_keep_the_expectation():
                    lv.gaussian_labels(score, np.full(6, 0.7), lv.DEFAULT_LEVELS)):
         assert np.allclose(target.sum(1), 1) and (target >= 0).all()
         assert np.allclose(target @ values, score, atol=0.05)
+    centred = lv.gaussian_labels([3.0], [1.0], lv.DEFAULT_LEVELS)[0]  # a singular correction system
+    assert centred @ values == pytest.approx(3.0) and centred[0] == pytest.approx(centred[4]) and centred[0] > 0.05
     g = lv.gaussian_labels([3.2], [0.8], lv.DEFAULT_LEVELS)[0]
     assert (g > 0.01).sum() >= 3, "a wide std spreads over more than two levels"
     assert np.allclose(lv.gaussian_labels([3.2], [np.nan], lv.DEFAULT_LEVELS),
@@ -88,7 +90,8 @@ def test_training_learns_and_the_output_scores(tmp_path, checkpoint, synth_vdpve
     loss = [r["level"] for r in log if "level" in r]
     assert len(loss) == 33 and np.mean(loss[-5:]) < 0.8 * np.mean(loss[:5]), loss
     assert sum("val_metric" in r for r in log) == 3
-    assert (out / "curve.png").stat().st_size > 5000 and (out / "config.yaml").is_file()
+    saved = load_config(recipe.TrainConfig, out / "config.yaml")  # the resolved config, loadable as it is
+    assert saved.epochs == 3 and saved.lr == 3e-3 and saved.output_dir == str(out) and saved.merge
     assert json.loads((out / "scorer.json").read_text())["frames"] == "fps:1"
     # the output folder is a scorer: adapter + processor + scorer.json, and so is the merged copy
     test_dir = synth_vdpve / "test"
@@ -117,8 +120,10 @@ def test_resume_continues_exactly(tmp_path, checkpoint, synth_vdpve):
 @pytest.mark.parametrize("family", ["qwen2_vl", "llava_onevision"])
 def test_other_families_train_with_all_keyframes(tmp_path, checkpoint, synth_vdpve, family):
     out = _train(tmp_path, checkpoint, synth_vdpve, family, "max_steps=2", "frames_per_sample=all", "max_frames=2",
-                 "vision=lora", "gradient_checkpointing=true", family=family)
-    assert (out / "adapter_model.safetensors").is_file()
+                 "vision=lora", "gradient_checkpointing=true", "lr=1e-2", family=family)
+    weights = load_file(out / "adapter_model.safetensors")
+    moved = [k for k, w in weights.items() if "lora_B" in k and w.abs().max() > 0]  # B starts at zero
+    assert any("visual" in k or "vision_tower" in k for k in moved) and any("language_model" in k for k in moved)
 
 
 def test_multi_token_levels_train_exactly(tmp_path, checkpoint, synth_vdpve):
@@ -162,3 +167,47 @@ def test_full_vision_training_keeps_the_projector_trainable(checkpoint, family):
     grads = {n for n, p in lora.named_parameters() if p.requires_grad}
     assert any(roles.projector.split(".")[-1] in n for n in grads)
     assert not any(".vision_tower." in n or (".visual." in n and ".merger." not in n) for n in grads)
+
+
+def test_group_normalise_scales_the_std_with_the_mos():
+    mos = np.array([10.0, 20.0, 30.0, 100.0, 200.0, 300.0])
+    std = np.array([5.0, 5.0, 5.0, 50.0, 50.0, 50.0])  # the same relative spread in both groups
+    norm, norm_std = recipe.normalise_in_groups(mos, std, ["a"] * 3 + ["b"] * 3)
+    assert norm.tolist() == [0, 0.5, 1, 0, 0.5, 1] and norm_std.tolist() == [0.25] * 6
+    cfg = load_config(recipe.TrainConfig, CONFIGS[0], ["labels=gaussian"])
+    targets = recipe.level_targets(cfg, norm, norm_std, lv.DEFAULT_LEVELS, (0.0, 1.0))
+    np.testing.assert_allclose(targets[:3], targets[3:])  # so the two groups get the same Gaussian labels
+    wide = recipe.level_targets(cfg, norm, std, lv.DEFAULT_LEVELS, (0.0, 1.0))  # the std left unscaled
+    assert not np.allclose(wide[:3], wide[3:])
+
+
+def test_training_scores_a_video_as_scoring_does(checkpoint, synth_vdpve):
+    """frames_per_sample: all. The score the training losses see for a video, from the training data path
+    (collate, prompt re-run without a cache), is the score `lmm-vqa score` gives it."""
+    from lmm_vqa.scoring import level_word_logprobs, load_scorer
+    from lmm_vqa.video import Sampling
+
+    scorer = load_scorer(checkpoint("llava", False), device="cpu", frames="uniform:3", max_frames=3)
+    assert scorer.exact  # several-token level words: the cached and re-run paths differ in code
+    paths = sorted(str(p) for p in (synth_vdpve / "test").glob("*.mp4"))[:2]
+    samples = recipe.VideoSamples(paths, Sampling.parse("uniform:3", 3), "all", seed=0)
+    inputs, owner, _ = recipe.Collate(scorer.processor, scorer.config)([samples[0], samples[1]])
+    assert len(owner) == 6  # three keyframes per video
+    with torch.no_grad():
+        row_logp = level_word_logprobs(scorer.model, inputs, scorer.level_ids, scorer.mrope, use_cache=False)
+    member = torch.nn.functional.one_hot(owner, 2).T.float()
+    trained = recipe.video_scores(row_logp, member, torch.tensor(lv.DEFAULT_LEVELS.values))
+    scored = [scorer.score_video(p)["score"] for p in paths]
+    assert trained.tolist() == pytest.approx(scored, abs=1e-5)
+
+
+def test_resume_refuses_a_checkpoint_that_holds_code(tmp_path, checkpoint, synth_vdpve, capsys):
+    a = _train(tmp_path, checkpoint, synth_vdpve, "a", "max_steps=2", "save_every=1")
+    state = a / "checkpoints/step_1/state.pt"
+    torch.save({"payload": Path("not a tensor")}, state)  # any pickled object, as an attacker would plant
+    out = tmp_path / "b"
+    code = cli_main(["train", str(CONFIGS[[p.stem for p in CONFIGS].index("synthetic_vdpve")]),
+                     f"model={checkpoint('llava')}", f"train_labels={synth_vdpve / 'train/labels.txt'}",
+                     "val_labels=null", f"output_dir={out}", "batch_size=4", "num_workers=0", "max_steps=2",
+                     "--resume", str(a / "checkpoints/step_1")])
+    assert code == 2 and "could run code" in capsys.readouterr().err

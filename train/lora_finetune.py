@@ -133,14 +133,16 @@ def level_targets(cfg: TrainConfig, mos: np.ndarray, std: np.ndarray, levels: lv
     return lv.gaussian_labels(score, std * cfg.std_scale * scale, levels)
 
 
-def normalise_in_groups(mos: np.ndarray, groups: list[str]) -> np.ndarray:
-    """Min-max inside each group: scores that only compare within a group, on a common 0-1 scale."""
-    out = np.empty_like(mos)
+def normalise_in_groups(mos: np.ndarray, std: np.ndarray, groups: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Min-max inside each group: scores that only compare within a group, on a common 0-1 scale.
+    The std is in the MOS's units, so it is divided by the same group range."""
+    out, out_std = np.empty_like(mos), np.asarray(std, np.float64).copy()
     for g in set(groups):
         idx = np.asarray([i for i, x in enumerate(groups) if x == g])
         lo, hi = mos[idx].min(), mos[idx].max()
         out[idx] = 0.5 if hi == lo else (mos[idx] - lo) / (hi - lo)
-    return out
+        out_std[idx] = np.nan if hi == lo else out_std[idx] / (hi - lo)
+    return out, out_std
 
 
 class VideoSamples(torch.utils.data.Dataset):
@@ -202,12 +204,11 @@ def epoch_batches(cfg: TrainConfig, groups: list[str], epoch: int, rank: int, wo
     return batches[rank * per_rank:(rank + 1) * per_rank]
 
 
-def video_logprobs(row_logp: torch.Tensor, owner: torch.Tensor, num_videos: int) -> torch.Tensor:
-    """log of the mean word probability over each video's prompts: (R, L), (R,) -> (B, L).
-    Scoring averages level probabilities over keyframes; training matches it."""
-    member = torch.nn.functional.one_hot(owner, num_videos).T.to(row_logp.dtype)  # (B, R)
-    log_member = torch.where(member > 0, 0.0, -torch.inf)
-    return torch.logsumexp(row_logp[None] + log_member[..., None], dim=1) - member.sum(1, keepdim=True).log()
+def video_scores(row_logp: torch.Tensor, member: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    """Each video's expected score, by scoring's own maths: the level distribution of each prompt
+    renormalised, averaged over the video's prompts (`levels.pool_frames`), dotted with the values.
+    row_logp: (R, L) word log-probs; member: (B, R). Returns (B,)."""
+    return lv.probs_to_score(lv.pool_frames(row_logp.softmax(-1), member), values)
 
 
 # ----------------------------------------------------------------------------- checkpoints
@@ -225,9 +226,22 @@ def save_checkpoint(folder: Path, model, optimizer, scheduler, progress: dict, a
         torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "progress": progress},
                    folder / "state.pt")
     accelerator.wait_for_everyone()
-    rng = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state(),
-           "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
-    torch.save(rng, folder / f"rng_{accelerator.process_index}.pt")
+    name, keys, pos, has_gauss, gauss = np.random.get_state()
+    rng = {"python": random.getstate(), "numpy": [name, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss],
+           "torch": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
+    torch.save(rng, folder / f"rng_{accelerator.process_index}.pt")  # tensors and plain values only
+
+
+def load_plain(path: Path) -> dict:
+    """torch.load with weights_only=True: tensors and plain values, never code. A file holding anything
+    else (a pickled object, as older versions wrote, or a planted one) is refused."""
+    import pickle
+
+    try:
+        return torch.load(path, weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise ValueError(f"{path} holds more than tensors and plain values, and unpickling it could run code: "
+                         f"refused. Resume only from checkpoints this version wrote ({str(e).splitlines()[0]})") from None
 
 
 def load_checkpoint(folder: Path, model, optimizer, scheduler, accelerator) -> dict:
@@ -242,11 +256,13 @@ def load_checkpoint(folder: Path, model, optimizer, scheduler, accelerator) -> d
     with torch.no_grad():
         for n, w in weights.items():
             params[n].copy_(w)
-    state = torch.load(folder / "state.pt", weights_only=False)
+    state = load_plain(folder / "state.pt")
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
-    rng = torch.load(folder / f"rng_{accelerator.process_index}.pt", weights_only=False)
-    random.setstate(rng["python"]), np.random.set_state(rng["numpy"]), torch.set_rng_state(rng["torch"])
+    rng = load_plain(folder / f"rng_{accelerator.process_index}.pt")
+    name, keys, pos, has_gauss, gauss = rng["numpy"]
+    random.setstate(rng["python"]), torch.set_rng_state(rng["torch"])
+    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
     if rng["cuda"]:
         torch.cuda.set_rng_state_all(rng["cuda"])
     return state["progress"]
@@ -344,11 +360,11 @@ def main(argv=None) -> dict:
     train = load_labels(cfg.train_labels, layout, cfg.video_dir, check_files=True)
     val = load_labels(cfg.val_labels, layout, cfg.video_dir, check_files=True) if cfg.val_labels else None
     metric = "aim2024" if layout == "cvqad" else "ntire2023"
-    mos = np.asarray(train["mos"], np.float64)
+    mos, std = np.asarray(train["mos"], np.float64), np.asarray(train["std"], np.float64)
     if cfg.group_normalise:
-        mos = normalise_in_groups(mos, train["group"])
+        mos, std = normalise_in_groups(mos, std, train["group"])
     mos_range = tuple(cfg.mos_range) if cfg.mos_range else (float(mos.min()), float(mos.max()))
-    targets = torch.tensor(level_targets(cfg, mos, np.asarray(train["std"]), levels, mos_range), dtype=torch.float32)
+    targets = torch.tensor(level_targets(cfg, mos, std, levels, mos_range), dtype=torch.float32)
     score_target = torch.tensor(lv.mos_to_scale(mos, mos_range, levels), dtype=torch.float32)
     group_names = sorted(set(train["group"]))
     group_ids = torch.tensor([group_names.index(g) for g in train["group"]]) if cfg.rank_weight and \
@@ -454,9 +470,10 @@ def main(argv=None) -> dict:
             owner, rows = owner.to(device), index.cpu()
             with accelerator.accumulate(model):
                 row_logp = level_word_logprobs(model, inputs, level_ids, mrope, use_cache=False)  # (R, L)
-                logp = video_logprobs(row_logp, owner, len(rows))  # (B, L)
-                score = losses.expected_score(logp, values)  # (B,)
-                parts = {"level": cfg.level_weight * losses.level_loss(logp, targets[rows].to(device))}
+                member = torch.nn.functional.one_hot(owner, len(rows)).T.to(row_logp.dtype)  # (B, R)
+                score = video_scores(row_logp, member, values)  # (B,)
+                row_target = targets[rows].to(device)[owner]  # (R, L): each prompt is taught its video's level
+                parts = {"level": cfg.level_weight * losses.level_loss(row_logp, row_target, member)}
                 if cfg.plcc_weight:
                     parts["plcc"] = cfg.plcc_weight * losses.plcc_loss(score, score_target[rows].to(device))
                 if cfg.rank_weight:
