@@ -53,32 +53,11 @@ def prepare(work: Path, num_videos: int) -> tuple[Path, list[str]]:
 def build_hive(model: Path, work: Path) -> Path:
     """Two LoRA adapters (5 and 9 levels) on the 7B base with the dual encoder (global + 4 local views,
     LoRA on the language model and both vision encoders), as `lmm-vqa hive` writes them."""
-    import copy
-
-    from transformers import AutoModelForImageTextToText, AutoProcessor
-
-    from lmm_vqa.adapters import make_trainable
-    from lmm_vqa.dual import attach_dual_encoder
-    from lmm_vqa.levels import DEFAULT_LEVELS, FINE_LEVELS
-    from lmm_vqa.scoring import ScorerConfig
+    from lmm_vqa.testing import build_hive_folder
 
     hive = work / "hive_dual"
-    if (hive / "hive.json").is_file():
-        return hive
-    net = AutoModelForImageTextToText.from_pretrained(model, dtype=torch.bfloat16)
-    attach_dual_encoder(net)
-    peft_model = make_trainable(net, language="lora", vision="lora", adapter_name="coarse")
-    peft_model.add_adapter("fine", copy.deepcopy(peft_model.peft_config["coarse"]))
-    peft_model.save_pretrained(hive)  # named adapters go to hive/coarse and hive/fine
-    processor = AutoProcessor.from_pretrained(model)
-    for part, levels in (("coarse", DEFAULT_LEVELS), ("fine", FINE_LEVELS)):
-        processor.save_pretrained(hive / part)
-        ScorerConfig(levels=levels.to_json(), views="dual", local_views="grid:4", encoder="dual").save(hive / part)
-        cfg = json.loads((hive / part / "adapter_config.json").read_text())
-        cfg["base_model_name_or_path"] = str(model.resolve())
-        (hive / part / "adapter_config.json").write_text(json.dumps(cfg))
-    (hive / "hive.json").write_text(json.dumps({"adapters": {"coarse": "coarse", "fine": "fine"},
-                                                "weights": {"coarse": 0.5, "fine": 0.5}}))
+    if not (hive / "hive.json").is_file():
+        build_hive_folder(model, hive, dual_encoder=True, dtype="bf16", device="cuda")
     return hive
 
 

@@ -83,7 +83,8 @@ class Chat:
 
         def run():
             try:
-                with torch.no_grad(), _adapter_context(scorer.model, self.adapter), dual.feeding(scorer.model, local):
+                with torch.no_grad(), scorer.answering(), _adapter_context(scorer.model, self.adapter), \
+                        dual.feeding(scorer.model, local):
                     scorer.model.generate(**kwargs)
             except Exception as e:  # re-raised in the caller's thread below
                 errors.append(e)

@@ -11,6 +11,7 @@ a validation split (`lmm-vqa hive`). Views and frame sampling must be the same i
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -32,6 +33,7 @@ class HiveScorer(Scorer):
     """Scores with every adapter and fuses; rows add `score_coarse` and `score_fine`."""
 
     extra_columns = ("score_coarse", "score_fine")
+    explain_with = "coarse"  # the adapter that answers in words (explain, chat), whatever scored last
 
     def __init__(self, model, processor, configs: dict[str, ScorerConfig], weights: dict[str, float], name=""):
         first = configs[PARTS[0]]
@@ -60,6 +62,12 @@ class HiveScorer(Scorer):
                                                  use_cache=self.part_exact[part]).softmax(-1))
             probs = torch.cat(probs, dim=1)
         return lambda: probs.cpu().numpy().astype(np.float64)
+
+    def answering(self):
+        """generate() runs with the `explain_with` adapter: scoring switches adapters batch by batch, and
+        a chat must not answer one turn with one adapter and the next with another."""
+        self.model.set_adapter(self.explain_with)
+        return contextlib.nullcontext()
 
     def summarise(self, level_probs: np.ndarray) -> dict:
         cut = len(self.part_levels["coarse"].words)

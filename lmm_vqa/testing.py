@@ -220,3 +220,50 @@ LLAVA_7B_SHAPES = {"vision": dict(hidden_size=1024, intermediate_size=4096, num_
                    "text": dict(vocab_size=32064, hidden_size=4096, intermediate_size=11008, num_hidden_layers=32,
                                 num_attention_heads=32, num_key_value_heads=32, max_position_embeddings=4096),
                    "image_size": 336, "patch_size": 14}
+
+
+def build_hive_folder(base: str | os.PathLike, folder: str | os.PathLike, dual_encoder: bool = False,
+                      lora_std: float = 0.0, dtype: str = "fp32", device: str = "cpu") -> Path:
+    """A HIVE folder as `lmm-vqa hive` writes one, without training: a coarse (5-level) and a fine
+    (9-level) LoRA adapter on `base`, fusion weights 0.5 / 0.5. With `dual_encoder`, both use HIVE's
+    dual encoder (global + 4 local views, LoRA on both vision encoders too). `lora_std` > 0 fills the
+    LoRA B matrices (zero after peft's init, which leaves the base model unchanged) with random
+    values, different per adapter, so that the two adapters answer differently."""
+    import copy
+    import json
+
+    import torch
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    from lmm_vqa.adapters import make_trainable, torch_dtype
+    from lmm_vqa.dual import attach_dual_encoder
+    from lmm_vqa.hive import HIVE_FILE, PARTS
+    from lmm_vqa.levels import DEFAULT_LEVELS, FINE_LEVELS
+    from lmm_vqa.scoring import ScorerConfig
+
+    folder, base = Path(folder), Path(base).resolve()
+    net = AutoModelForImageTextToText.from_pretrained(base, dtype=torch_dtype(dtype, device)).to(device)
+    if dual_encoder:
+        attach_dual_encoder(net)
+    vision = "lora" if dual_encoder else "frozen"
+    peft_model = make_trainable(net, language="lora", vision=vision, adapter_name=PARTS[0])
+    peft_model.add_adapter(PARTS[1], copy.deepcopy(peft_model.peft_config[PARTS[0]]))
+    if lora_std:
+        with torch.no_grad():
+            for seed, part in enumerate(PARTS):
+                gen = torch.Generator().manual_seed(seed)
+                for name, p in peft_model.named_parameters():
+                    if f"lora_B.{part}." in name:
+                        p.copy_(torch.randn(p.shape, generator=gen) * lora_std)
+    peft_model.save_pretrained(folder)  # adapters not named "default" go to folder/<name>
+    processor = AutoProcessor.from_pretrained(base)
+    views = dict(views="dual", local_views="grid:4", encoder="dual") if dual_encoder else {}
+    for part, levels in zip(PARTS, (DEFAULT_LEVELS, FINE_LEVELS)):
+        processor.save_pretrained(folder / part)
+        ScorerConfig(levels=levels.to_json(), **views).save(folder / part)
+        cfg = json.loads((folder / part / "adapter_config.json").read_text())
+        cfg["base_model_name_or_path"] = str(base)
+        (folder / part / "adapter_config.json").write_text(json.dumps(cfg))
+    (folder / HIVE_FILE).write_text(json.dumps({"adapters": {p: p for p in PARTS},
+                                                "weights": {p: 0.5 for p in PARTS}}))
+    return folder

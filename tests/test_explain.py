@@ -92,3 +92,26 @@ def test_adapter_off_answers_with_the_base_model(tmp_path, checkpoint, synth_vdp
         answers[name] = json.loads(capsys.readouterr().out)
     assert answers["off"]["answer"] == answers["base"]["answer"]
     assert answers["on"]["score"] != answers["base"]["score"], "the adapter is on when asked"
+
+
+def test_a_hive_model_answers_with_one_stated_adapter_whatever_scored_last(tmp_path, checkpoint, videos, capsys):
+    from lmm_vqa.explain import score_frames
+    from lmm_vqa.testing import build_hive_folder
+
+    hive_dir = build_hive_folder(checkpoint("llava"), tmp_path / "hive", lora_std=0.5)
+    settings = GenerationSettings(max_new_tokens=8)
+    alone = {part: start_chat(load_scorer(hive_dir / part), videos["h264"], settings).ask("q")
+             for part in ("coarse", "fine")}
+    assert alone["coarse"] != alone["fine"], "the adapters must answer differently for this test to tell"
+    hive = load_scorer(hive_dir)
+    assert hive.explain_with == "coarse"
+    chat = start_chat(hive, videos["h264"], settings)
+    first = chat.ask("q")
+    score_frames(hive, chat.frames)  # runs both adapters, the fine one last
+    second = start_chat(hive, videos["h264"], settings).ask("q")
+    assert first == second == alone["coarse"]
+    capsys.readouterr()
+    assert main(["explain", str(videos["h264"]), "--model", str(hive_dir), "--json", "--with-score",
+                 "--max-new-tokens", "8", "--question", "q"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["adapter"] == "coarse" and out["answer"] == alone["coarse"]

@@ -26,8 +26,10 @@ def test_every_family_scores_in_both_modes(family, mode, checkpoint, videos):
         assert r["score"] == pytest.approx(float(p @ np.arange(1, 6)), abs=1e-5)
         assert r["score_01"] == pytest.approx((r["score"] - 1) / 4, abs=1e-5)
         if mode == "frame":
+            # the video's distribution is the mean of the frames' and the score is linear in it, so the
+            # video's score is the mean of the frames' scores (a median, a log-mean or a max would not be)
             assert len(r["frame_scores"]) == r["num_frames"]
-            assert min(r["frame_scores"]) - 1e-6 <= r["score"] <= max(r["frame_scores"]) + 1e-6
+            assert r["score"] == pytest.approx(np.mean(r["frame_scores"]), abs=1e-5)
     assert [r["num_frames"] for r in rows] == [4, 4, 1, 4]
     # Different videos get different scores: the images reach the prediction.
     assert len({round(r["score"], 6) for r in rows}) == len(rows)
@@ -170,3 +172,27 @@ def test_channel_first_tensors_preprocess_as_arrays(family, checkpoint):
     assert want.keys() == got.keys()
     for key in want:
         assert torch.equal(want[key], got[key]), key
+
+
+def test_scores_equal_a_forward_pass_written_out_by_hand(checkpoint, videos):
+    """Q-Align's score computed here without the Scorer: the llava-1.5 prompt written out, one plain
+    forward pass per keyframe, softmax over the five level tokens, mean over keyframes, dot 1..5."""
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    folder = checkpoint("llava")
+    processor = AutoProcessor.from_pretrained(folder)
+    model = AutoModelForImageTextToText.from_pretrained(folder).eval()
+    ids = [processor.tokenizer.convert_tokens_to_ids("\u2581" + w) for w in ("bad", "poor", "fair", "good", "excellent")]
+    prompt = "USER: <image>\nHow would you rate the quality of this image? ASSISTANT: The quality of the image is"
+    scorer = load_scorer(folder, frames="fps:2", max_frames=3)
+    frames = scorer.load(videos["hevc"]).frames
+    probs = []
+    with torch.no_grad():
+        for frame in frames:
+            inputs = processor(text=[prompt], images=[frame], return_tensors="pt")
+            probs.append(model(**inputs).logits[0, -1, ids].softmax(-1).numpy())
+    want = np.mean(probs, 0) @ np.arange(1, 6)
+    row = scorer.score_video(videos["hevc"], batch_size=2)
+    assert len(frames) == 3 and row["num_frames"] == 3
+    assert row["score"] == pytest.approx(want, abs=1e-5)
+    assert [row[f"p_{w}"] for w in DEFAULT_LEVELS.words] == pytest.approx(np.mean(probs, 0), abs=1e-5)
