@@ -145,6 +145,19 @@ def scatter_plot(joined: dict, result: dict, path: str | os.PathLike, title: str
     plt.close(fig)
 
 
+def nan_to_none(value):
+    """A result with every NaN (undefined correlation) as None, so that it is valid JSON (null)."""
+    if isinstance(value, dict):
+        return {k: nan_to_none(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [nan_to_none(v) for v in value]
+    if isinstance(value, (float, np.floating)):
+        return None if math.isnan(value) else float(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
 def run(pred_file, label_file, protocol: str | None = None, layout: str = "auto", out_dir=None,
         column: str = "score", allow_missing: bool = False) -> dict:
     from lmm_vqa.data import detect_layout, load_labels
@@ -159,8 +172,7 @@ def run(pred_file, label_file, protocol: str | None = None, layout: str = "auto"
     if out_dir is not None:
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
-        clean = json.loads(json.dumps(result, default=float).replace("NaN", "null"))
-        (out_dir / "metrics.json").write_text(json.dumps(clean, indent=2) + "\n")
+        (out_dir / "metrics.json").write_text(json.dumps(nan_to_none(result), indent=2, allow_nan=False) + "\n")
         scatter_plot(joined, result, out_dir / "scatter.png")
     return result
 

@@ -123,7 +123,7 @@ def _splits(num_sources: int, rng) -> dict[str, list[int]]:
 def _vdpve_source(folder: Path, s: int, size, seconds: float, fps: int, seed: int) -> list[str]:
     """All degraded versions of source `s`: label lines `name,mos`. Its own RNG, so sources can be
     made in any order or in parallel and give the same files."""
-    from lmm_vqa.testing import write_video
+    from lmm_vqa.encoding import write_video
 
     rng = np.random.default_rng([seed, s])
     plan = {"A": ["brightness", "contrast", "colour"], "B": ["shake"], "C": ["blur", "sharpen", "noise"]}
@@ -142,7 +142,7 @@ def _vdpve_source(folder: Path, s: int, size, seconds: float, fps: int, seed: in
 def _cvqad_source(folder: Path, s: int, size, seconds: float, fps: int, seed: int) -> list[dict]:
     """Every codec x CRF x preset encoding of source `s`: CVQAD rows."""
     from lmm_vqa.data import CVQAD_NAME_PATTERN
-    from lmm_vqa.testing import CODECS, write_video
+    from lmm_vqa.encoding import CODECS, write_video
 
     rng = np.random.default_rng([seed, s])
     seq = f"{SOURCES[s] if s < len(SOURCES) else 'texture'}-{s:03d}".replace("_", "-")

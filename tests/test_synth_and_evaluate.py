@@ -112,3 +112,15 @@ def test_evaluate_imports_no_torch(vdpve, tmp_path):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "1.0000" in result.stdout  # a perfect monotone prediction: SRCC and cubic PLCC are 1
+
+
+def test_metrics_json_writes_undefined_values_as_null_and_keeps_text():
+    import math
+
+    import numpy as np
+
+    from lmm_vqa.report import nan_to_none
+
+    result = {"main": math.nan, "subset": "NaN-free codec", "per": [np.float64("nan"), np.float32(0.5)], "n": np.int64(3)}
+    text = json.dumps(nan_to_none(result), allow_nan=False)
+    assert json.loads(text) == {"main": None, "subset": "NaN-free codec", "per": [None, 0.5], "n": 3}

@@ -211,3 +211,14 @@ def test_resume_refuses_a_checkpoint_that_holds_code(tmp_path, checkpoint, synth
                      "val_labels=null", f"output_dir={out}", "batch_size=4", "num_workers=0", "max_steps=2",
                      "--resume", str(a / "checkpoints/step_1")])
     assert code == 2 and "could run code" in capsys.readouterr().err
+
+
+def test_training_defaults_are_scorings():
+    """The settings that travel as scorer.json have one set of defaults: scoring's."""
+    import dataclasses
+
+    from lmm_vqa.scoring import ScorerConfig
+
+    train, score = recipe.TrainConfig(train_labels="x", model="y"), ScorerConfig()
+    shared = {f.name for f in dataclasses.fields(ScorerConfig)} & {f.name for f in dataclasses.fields(recipe.TrainConfig)}
+    assert len(shared) == 8 and all(getattr(train, k) == getattr(score, k) for k in shared)

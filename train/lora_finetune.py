@@ -56,16 +56,17 @@ class TrainConfig:
     lora_alpha: int = 32
     lora_dropout: float = 0.05
     lora_targets: str | list = "all-linear"  # "all-linear" or names like [q_proj, v_proj]
-    # --- prompt, levels, frames (saved as the output's scorer.json)
-    mode: str = "frame"  # frame: one keyframe per prompt | clip: all keyframes in one prompt
-    frames: str = "fps:1"  # keyframe sampling, as for scoring
-    max_frames: int = 8
-    frames_per_sample: str = "random"  # frame mode: "random" keyframe per step | "all" (loss on their mean)
-    prompt: str | None = None  # prompts/ name or file; None: score_frame / score_clip
-    levels: dict = field(default_factory=lv.DEFAULT_LEVELS.to_json)  # {word: value}, worst to best
-    views: str = "frame"  # frame | global | local | dual (HIVE: global + native-resolution local views)
-    local_views: str = "grid:4"  # grid:N crops | fragments:G
-    encoder: str = "shared"  # shared: the LM attends over every view's tokens | dual: HIVE's dual encoder (dual.py)
+    # --- prompt, levels, frames, views: saved as the output's scorer.json. The defaults are scoring's own
+    # (ScorerConfig's), so a model is trained on what it will be scored with.
+    mode: str = ScorerConfig.mode  # frame: one keyframe per prompt | clip: all keyframes in one prompt
+    frames: str = ScorerConfig.frames  # keyframe sampling, as for scoring
+    max_frames: int = ScorerConfig.max_frames
+    frames_per_sample: str = "random"  # frame mode: "random" keyframe per step | "all" (each keyframe, scores pooled)
+    prompt: str | None = ScorerConfig.prompt  # prompts/ name or file; None: score_frame / score_clip
+    levels: dict = field(default_factory=lv.DEFAULT_LEVELS.to_json)  # {word: value}, worst to best (as ScorerConfig)
+    views: str = ScorerConfig.views  # frame | global | local | dual (HIVE: global + native-resolution local views)
+    local_views: str = ScorerConfig.local_views  # grid:N crops | fragments:G
+    encoder: str = ScorerConfig.encoder  # shared: the LM attends over every view's tokens | dual: HIVE's (dual.py)
     # --- targets
     labels: str = "gaussian"  # hard (Q-Align) | gaussian (DeQA-Score; two_nearest where no std) | two_nearest
     mos_range: list | None = None  # [low, high] of the MOS scale; None: the training set's min and max
