@@ -13,7 +13,6 @@ size); the naive baseline (one `generate(max_new_tokens=1)` per frame, batch 1);
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import time
@@ -22,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+import record
 
 
 def make_video(args):
@@ -284,7 +285,7 @@ def main(argv=None):
     p.add_argument("--rows", nargs="*", default=["ceiling", "e2e", "naive", "hive", "multi"],
                    choices=["ceiling", "e2e", "e2e_serial", "timeline", "timeline_cpu", "naive", "hive", "multi", "profile", "scaling"])
     p.add_argument("--scaling-videos", type=int, default=96, help="videos for the scaling rows")
-    p.add_argument("--json")
+    p.add_argument("--record", help="result file (default eval/results/score_throughput.json)")
     args = p.parse_args(argv)
     work = Path(args.work)
     model, paths = prepare(work, args.videos)
@@ -343,8 +344,8 @@ def main(argv=None):
         for n, r in rows["scaling"].items():
             print(f"--devices, {n} GPU(s), {args.scaling_videos} videos: {r['frames_s']:.1f} frames/s steady "
                   f"(first row to last), {r['wall_s']:.1f} s wall with model loading")
-    if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=2, default=str) + "\n")
+    info = {"videos": args.videos, "batch_size": args.batch_size, "workers": args.workers, "tokens_per_prompt": tokens}
+    print(f"wrote {record.write('score_throughput', {'setup': info, 'rows': rows}, args.record)}")
 
 
 if __name__ == "__main__":

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+import record
+
 VARIANTS = {  # name: recipe overrides
     "LoRA bf16": ["dtype=bf16"],
     "QLoRA 4-bit": ["dtype=bf16", "quantization=4"],
@@ -76,7 +78,7 @@ def main(argv=None):
     p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     p.add_argument("--shapes", choices=["7b", "demo"], default="7b", help="demo: the small demo shapes, to try "
                                                                           "the script on a CPU")
-    p.add_argument("--json", help="also write the rows here")
+    p.add_argument("--record", help="result file (default eval/results/train_cost.json)")
     args = p.parse_args(argv)
     work = Path(args.work)
     model, labels = prepare(work, max(args.batch_size) * (args.steps + 1), args.shapes)
@@ -85,8 +87,7 @@ def main(argv=None):
     for r in rows:
         print(f"{r['variant']:<14}{r['batch']:>6}{r['samples_per_s']:>11.2f}{r['peak_gib']:>10.2f}"
               f"{r['trainable_m']:>13.1f}{r['loss_first']:>11.3f} -> {r['loss_last']:.3f}")
-    if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
+    print(f"wrote {record.write('train_cost', rows, args.record)}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,55 @@
+"""Tests that need a CUDA GPU (skipped elsewhere): QLoRA, whose 4-bit layers only train on a GPU.
+Run on the device machine with `python -m pytest -q tests/test_gpu.py`; the result is recorded by
+`eval/gpu_tests.py` in eval/results/gpu_tests.json."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import load_file
+
+from lmm_vqa.cli import main
+from lmm_vqa.results import read_rows
+from lmm_vqa.testing import moving_pattern
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+@pytest.fixture()
+def image_labels(tmp_path):
+    """24 images with a MOS each, as a generic label file (images decode without PyAV or decord)."""
+    rng = np.random.default_rng(0)
+    rows = ["path,mos"]
+    for i in range(24):
+        Image.fromarray(moving_pattern(1, 48, 64, seed=i)[0]).save(tmp_path / f"im{i:02d}.png")
+        rows.append(f"im{i:02d}.png,{rng.uniform(0, 100):.1f}")
+    (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
+    return tmp_path / "labels.csv"
+
+
+def test_qlora_trains_through_4bit_layers_and_its_folder_scores(tmp_path, checkpoint, image_labels):
+    pytest.importorskip("bitsandbytes")
+    out = tmp_path / "qlora"
+    assert main(["train", "synthetic_vdpve", f"model={checkpoint('llava')}", f"train_labels={image_labels}",
+                 "val_labels=null", f"output_dir={out}", "quantization=4", "dtype=bf16", "batch_size=8",
+                 "max_steps=12", "lr=5e-3", "warmup_ratio=0", "log_every=1", "num_workers=0", "frames=uniform:1",
+                 "max_frames=1", "mos_range=[0, 100]", "gradient_checkpointing=true"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["quantized_layers"] == 2 * 7  # every linear layer of the 2-layer language model is 4-bit
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines() if "loss" in line]
+    loss = [r["level"] for r in log]
+    assert np.mean(loss[-3:]) < 0.8 * np.mean(loss[:3]), loss  # it learns the labels through 4-bit weights
+    weights = load_file(out / "adapter_model.safetensors")
+    assert any("lora_B" in k and "language_model" in k and w.abs().max() > 0 for k, w in weights.items())
+
+    from lmm_vqa.scoring import load_scorer
+
+    # the adapter was trained on a 4-bit base; the folder scores on the unquantised base like any adapter
+    scorer = load_scorer(out, device="cuda")
+    assert scorer.model.dtype == torch.bfloat16
+    assert main(["score", str(image_labels.parent), "--model", str(out), "--out", str(tmp_path / "s.csv"),
+                 "--quiet"]) == 0
+    rows = read_rows(tmp_path / "s.csv")
+    assert len(rows) == 24 and all(r["status"] == "ok" for r in rows)
