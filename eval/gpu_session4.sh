@@ -1,13 +1,14 @@
 # The GPU runs behind eval/results/*.json (session 4), on one H200. Each step is one device call:
 #   bash eval/gpu_session4.sh train   carry .whl_train (bitsandbytes, datasets, dill, multiprocess):
 #                                     the QLoRA GPU test, then the 7B fine-tuning cost (LoRA and QLoRA)
+#   bash eval/gpu_session4.sh qlora   the QLoRA GPU test alone (carries .whl_train)
 #   bash eval/gpu_session4.sh score   carry .whl_score (av, decord): bf16/fp32 agreement on every family,
 #                                     then the 7B scoring throughput
 # The wheels: `pip download --no-deps --only-binary=:all: --python-version 3.12 ...` (see the device README).
 # Results land in $OUT; copy them into eval/results/ and run `python eval/render_benchmarks.py`.
 OUT=${OUT:-/tmp/out}; mkdir -p $OUT
 set -x
-WHL=.whl_$1
+WHL=.whl_$1; [ "$1" = qlora ] && WHL=.whl_train
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site $WHL/*.whl || exit
 export PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1
 python3 -m pip install -q --no-deps --no-build-isolation -e . > /dev/null || exit
@@ -15,6 +16,8 @@ if [ "$1" = train ]; then
   timeout 150 python3 eval/gpu_tests.py --record $OUT/gpu_tests.json > $OUT/gpu_tests.log 2>&1; tail -n 4 $OUT/gpu_tests.log
   timeout 420 python3 eval/bench_train_cost.py --work /tmp/cost --steps 12 --batch-size 8 \
     --record $OUT/train_cost.json > $OUT/train_cost.log 2>&1; tail -n 6 $OUT/train_cost.log
+elif [ "$1" = qlora ]; then  # the QLoRA test again, after fixing its count of 4-bit layers
+  timeout 150 python3 eval/gpu_tests.py --record $OUT/gpu_tests.json > $OUT/gpu_tests.log 2>&1; tail -n 4 $OUT/gpu_tests.log
 elif [ "$1" = score ]; then
   timeout 150 python3 eval/bench_dtype.py --work /tmp/dtype --record $OUT/dtype_agreement.json \
     > $OUT/dtype.log 2>&1; tail -n 12 $OUT/dtype.log

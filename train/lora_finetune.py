@@ -524,7 +524,8 @@ def main(argv=None) -> dict:
     # --- after training: curve, merged weights
     summary = {"output_dir": str(out), "steps": progress["step"], "metric": metric, "best": progress["best"],
                "best_step": progress["best_step"], "trainable_parameters": n_train, "total_parameters": n_total,
-               "quantized_layers": sum(type(m).__name__ in ("Linear4bit", "Linear8bitLt") for m in unwrapped.modules())}
+               # bitsandbytes' own layers (peft's LoRA wrappers of them share their class names)
+               "quantized_layers": sum(type(m).__module__.startswith("bitsandbytes") for m in unwrapped.modules())}
     if accelerator.is_main_process:
         from lmm_vqa.report import training_curve_plot
 
