@@ -20,6 +20,8 @@ pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a C
 @pytest.fixture()
 def image_labels(tmp_path):
     """24 images with a MOS each, as a generic label file (images decode without PyAV or decord)."""
+    tmp_path = tmp_path / "images"
+    tmp_path.mkdir()
     rng = np.random.default_rng(0)
     rows = ["path,mos"]
     for i in range(24):
