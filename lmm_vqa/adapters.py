@@ -160,7 +160,9 @@ def load_model(path: str | os.PathLike, device: str, dtype: torch.dtype, adapter
 
     if adapters is None and is_adapter_folder(path):
         adapters = {"default": str(path)}
-    base = base_of_adapter(next(iter(adapters.values()))) if adapters else str(path)
+    from lmm_vqa.checkpoints import locate
+
+    base = locate(base_of_adapter(next(iter(adapters.values())))) if adapters else str(path)
     try:
         net = AutoModelForImageTextToText.from_pretrained(base, dtype=dtype, attn_implementation="sdpa")
     except OSError as e:

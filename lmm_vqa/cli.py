@@ -24,7 +24,11 @@ def expand_inputs(inputs: list[str]) -> list[str]:
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            out += sorted(str(f) for f in p.rglob("*") if f.is_file() and f.suffix.lower() in MEDIA_EXTENSIONS)
+            found = sorted(str(f) for f in p.rglob("*") if f.is_file() and f.suffix.lower() in MEDIA_EXTENSIONS)
+            if not found:
+                print(f"warning: no videos or images in folder {item} (looked for {', '.join(MEDIA_EXTENSIONS)})",
+                      file=sys.stderr)
+            out += found
         elif p.suffix.lower() == ".txt" and p.is_file():
             lines = [ln.strip() for ln in p.read_text().splitlines()]
             out += [str(p.parent / ln) for ln in lines if ln and not ln.startswith("#")]
@@ -93,6 +97,22 @@ def check_flags(args) -> None:
         check_device(args.device)
 
 
+def quiet_libraries() -> None:
+    """--quiet: the libraries' progress bars (weight loading), info and deprecation chatter off; our own
+    errors, warnings and the result summary stay."""
+    import warnings
+
+    from huggingface_hub.utils import disable_progress_bars
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    disable_progress_bars()
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", category=UserWarning, module="(torch|transformers|peft|accelerate)")
+
+
 def cmd_score(args) -> int:
     from tqdm import tqdm
 
@@ -100,6 +120,8 @@ def cmd_score(args) -> int:
     from lmm_vqa.scoring import result_columns, run_settings
 
     check_flags(args)
+    if args.quiet:
+        quiet_libraries()
     paths = expand_inputs(args.inputs)
     if not paths:
         print(f"error: no input videos found in {' '.join(args.inputs)}", file=sys.stderr)
@@ -124,7 +146,7 @@ def cmd_score(args) -> int:
             if devices:  # the device processes load their own copies
                 from lmm_vqa.sharding import score_sharded
 
-                rows = score_sharded(todo, devices, load_kwargs, args.batch_size, args.workers)
+                rows = score_sharded(todo, devices, load_kwargs, args.batch_size, args.workers, args.quiet)
             else:
                 rows = load_scorer_from_args(args).score_paths(todo, batch_size=args.batch_size,
                                                                num_workers=args.workers)
@@ -140,7 +162,7 @@ def cmd_score(args) -> int:
                 bar.set_postfix(failed=failed)
             bar.close()
         except KeyboardInterrupt:
-            done = len(paths) - len(todo) + scored + failed
+            done = len(paths) - len(todo) + writer.written
             print(f"\ninterrupted: {done} of {len(paths)} inputs written to {args.out}; rerun the same command "
                   "to resume", file=sys.stderr)
             return 130
@@ -162,6 +184,11 @@ def cmd_evaluate(args) -> int:
 
 def cmd_synth(args) -> int:
     from tqdm import tqdm
+
+    try:
+        import skimage  # noqa: F401  (the sample images and the SSIM of the pseudo-MOS)
+    except ImportError:
+        raise ValueError("lmm-vqa synth needs scikit-image: pip install 'lmm-vqa[synth]'") from None
 
     from lmm_vqa import synth
 
@@ -237,6 +264,24 @@ def cmd_train(args) -> int:
 
     train_main(args.args)
     return 0
+
+
+def train_parser() -> argparse.ArgumentParser:
+    """The recipe's arguments (train/lora_finetune.py parses with this too)."""
+    from importlib.resources import files
+
+    shipped = sorted(f.name[:-5] for f in files("lmm_vqa.recipes").joinpath("configs").iterdir()
+                     if f.name.endswith(".yaml"))
+    p = argparse.ArgumentParser(
+        prog="lmm-vqa train", description="LoRA / QLoRA fine-tuning to emit quality levels (train/lora_finetune.py). "
+        "On several GPUs: accelerate launch train/lora_finetune.py CONFIG ...",
+        epilog=f"shipped configs: {', '.join(shipped)}. Every setting is a field of TrainConfig in "
+               "train/lora_finetune.py, with a comment; model=demo trains from the bundled demo model (no download).")
+    p.add_argument("config", help="YAML config (train/configs/) or the name of a shipped one")
+    p.add_argument("overrides", nargs="*", help="key=value settings on top of the config, e.g. model=PATH epochs=1")
+    p.add_argument("--resume", nargs="?", const="latest",
+                   help="continue from OUTPUT_DIR's latest checkpoint or a given one")
+    return p
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -325,7 +370,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["train"]:  # the recipe parses its own arguments, --help included
+    if argv[:1] == ["train"]:  # the recipe parses its own arguments; --help is answered here, without torch
+        if any(a in ("-h", "--help") for a in argv[1:]):
+            train_parser().parse_args(["--help"])
         args = argparse.Namespace(func=cmd_train, args=argv[1:])
     else:
         args = build_parser().parse_args(argv)

@@ -115,6 +115,11 @@ def load_labels(label_file: str | os.PathLike, layout: str = "auto", video_dir: 
     records = reader(label_file, video_dir)
     if not records:
         raise ValueError(f"{label_file}: no labelled videos")
+    bad = [r["name"] for r in records if not math.isfinite(r["mos"])]
+    if bad:
+        shown = ", ".join(bad[:10]) + (f", ... ({len(bad)} in all)" if len(bad) > 10 else "")
+        raise ValueError(f"{len(bad)} of {len(records)} videos in {label_file} have a MOS that is not a number "
+                         f"(NaN or infinite): {shown}")
     if check_files:
         missing = [r["name"] for r in records if not os.path.isfile(r["path"])]
         if missing:

@@ -42,10 +42,10 @@ def join(pred_rows: list[dict], labels, column: str = "score", allow_missing: bo
     missing = [labels["name"][i] + (f" (failed: {failed[i]})" if i in failed else "")
                for i in np.flatnonzero(np.isnan(pred))]
     if (missing or extra) and not allow_missing:
-        lines = [f"{len(missing)} labelled videos have no prediction" + (":" if missing else "")]
-        lines += [f"  {m}" for m in missing[:20]] + (["  ..."] if len(missing) > 20 else [])
-        lines += [f"{len(extra)} predictions have no label" + (":" if extra else "")]
-        lines += [f"  {e}" for e in extra[:20]] + (["  ..."] if len(extra) > 20 else [])
+        lines = []
+        for items, what in ((missing, "labelled videos have no prediction"), (extra, "predictions have no label")):
+            if items:  # only what is wrong
+                lines += [f"{len(items)} {what}:"] + [f"  {m}" for m in items[:20]] + (["  ..."] if len(items) > 20 else [])
         raise ValueError("\n".join(lines) + "\n(--allow-missing evaluates the matched videos and reports counts)")
     keep = ~np.isnan(pred)
     return {"pred": pred[keep], "mos": np.asarray(labels["mos"])[keep],
@@ -54,9 +54,12 @@ def join(pred_rows: list[dict], labels, column: str = "score", allow_missing: bo
             "missing": missing, "extra": extra}
 
 
+MIN_SUBSET = 4  # a cubic fit needs 4 points: smaller subsets are listed, not scored
+
+
 def _protocol_score(protocol, pred, mos, groups):
     if protocol == "ntire2023":
-        return metrics.ntire2023_score(pred, mos) if len(pred) >= 4 else None
+        return metrics.ntire2023_score(pred, mos) if len(pred) >= MIN_SUBSET else None
     return metrics.aim2024_score(pred, mos, groups)
 
 
@@ -81,8 +84,7 @@ def evaluate(joined: dict, protocol: str) -> dict:
             for value in sorted(set(labels) - {""}):
                 idx = np.asarray([i for i, v in enumerate(labels) if v == value])
                 score = _protocol_score(protocol, pred[idx], mos[idx], [groups[i] for i in idx])
-                if score is not None:
-                    subsets[f"{facet}={value}"] = {"n": int(len(idx)), **score}
+                subsets[f"{facet}={value}"] = {"n": int(len(idx)), **(score or {"note": "n too small"})}
     result["subsets"] = subsets
     result["missing"], result["extra"] = len(joined["missing"]), len(joined["extra"])
     return result
@@ -97,6 +99,8 @@ def format_table(result: dict) -> str:
         return f"{'-':>9}" if v is None or math.isnan(v) else f"{v:>9.4f}"
 
     def row(name, n, vals):
+        if "note" in vals:
+            return f"{name:<28}{n:>6}   {vals['note']} (under {MIN_SUBSET} videos)"
         return f"{name:<28}{n:>6}" + "".join(cell(vals.get(k)) for k in main_keys)
 
     lines.append(row("all", result["n"], result["overall"]))
@@ -128,6 +132,7 @@ def scatter_plot(joined: dict, result: dict, path: str | os.PathLike, title: str
         from lmm_vqa.data import VDPVE_SUBSETS
 
         label = f"{value} {VDPVE_SUBSETS[value]}" if value in VDPVE_SUBSETS else (value or "all")
+        label += f" (n={int(sel.sum())}" + (", too few to score)" if sel.sum() < MIN_SUBSET else ")")
         ax.scatter(pred[sel], mos[sel], s=14, alpha=0.7, label=label)
     if len(pred) >= 4 and np.ptp(pred) > 0:
         xs = np.linspace(pred.min(), pred.max(), 200)
@@ -195,9 +200,9 @@ def training_curve_plot(history: list[dict], path: str | os.PathLike, metric: st
     if val:
         ax2 = ax.twinx()
         steps = [h["step"] for h in val]
-        ax2.plot(steps, [h["val_metric"] for h in val], "C1o-", label=f"val {metric}")
+        ax2.plot(steps, [h["val_metric"] for h in val], "C1o-", label=f"val selection score ({metric}, signed)")
         ax2.plot(steps, [h["val_srcc"] for h in val], "C2s--", ms=4, label="val SRCC")
-        ax2.set_ylabel(f"validation ({metric})", color="C1")
+        ax2.set_ylabel("validation", color="C1")
         ax2.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     fig.savefig(path)

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 CORE_COLUMNS = ["path", "status", "error", "score", "score_01"]
-TAIL_COLUMNS = ["num_frames", "frame_scores", "seconds"]
+TAIL_COLUMNS = ["num_frames", "frame_scores", "seconds", "warning"]
 
 
 def record_path(path: str | os.PathLike) -> Path:
@@ -70,6 +70,7 @@ class ResultWriter:
         check_writable(self.path)
         self.columns = CORE_COLUMNS + [f"p_{w}" for w in level_words] + list(extra_columns) + TAIL_COLUMNS
         self.done: set[str] = set()
+        self.written = 0  # rows written by this run
         kept = []
         if self.path.is_file() and self.path.stat().st_size > 0 and not overwrite:
             old = read_rows(self.path)
@@ -124,6 +125,7 @@ class ResultWriter:
     def write(self, row: dict) -> None:
         self._write(self.file, row)
         self.file.flush()
+        self.written += 1
 
     def close(self):
         self.file.close()

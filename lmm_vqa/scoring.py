@@ -448,6 +448,7 @@ class Scorer:
     def _finish(self, row, decoded: Frames, frame_probs: list, started: float) -> dict:
         errors = [p for p in frame_probs if isinstance(p, Exception)]
         row["num_frames"] = len(decoded.frames)
+        row["warning"] = decoded.warning
         if errors:
             row.update(status="error", error=f"model failed: {errors[0]}")
         else:
@@ -502,7 +503,9 @@ def run_settings(model=None, **overrides) -> dict:
     and the fusion weights. A results file records this, and a resumed run must match it."""
     from lmm_vqa.hive import HIVE_FILE
 
-    folder = Path(demo_model_path() if model is None else model)
+    from lmm_vqa.checkpoints import locate
+
+    folder = Path(demo_model_path() if model is None else locate(model))
     if (folder / HIVE_FILE).is_file():
         spec = json.loads((folder / HIVE_FILE).read_text())
         parts = {part: asdict(ScorerConfig.load(folder / sub, **overrides)) for part, sub in spec["adapters"].items()}
@@ -540,8 +543,10 @@ def load_scorer(model: str | os.PathLike | None = None, device: str | None = Non
 
     from lmm_vqa.adapters import load_model, torch_dtype
 
-    model = demo_model_path() if model is None else model
-    device = device or default_device()
+    from lmm_vqa.checkpoints import locate
+
+    model = demo_model_path() if model is None else locate(model)
+    device = check_device(device)
     from lmm_vqa.hive import HIVE_FILE, load_hive_scorer
 
     if (Path(model) / HIVE_FILE).is_file():

@@ -27,10 +27,14 @@ def resolve_devices(spec: str) -> list[str]:
     return devices
 
 
-def _worker(rank, device, paths, load_kwargs, batch_size, num_workers, queue):
+def _worker(rank, device, paths, load_kwargs, batch_size, num_workers, queue, quiet):
     try:
         from lmm_vqa.scoring import load_scorer
 
+        if quiet:
+            from lmm_vqa.cli import quiet_libraries
+
+            quiet_libraries()
         scorer = load_scorer(device=device, **load_kwargs)
         for row in scorer.score_paths(paths, batch_size=batch_size, num_workers=num_workers):
             row["device"] = device
@@ -41,12 +45,12 @@ def _worker(rank, device, paths, load_kwargs, batch_size, num_workers, queue):
 
 
 def score_sharded(paths: list[str], devices: list[str], load_kwargs: dict, batch_size: int = 8,
-                  num_workers: int = 2) -> Iterator[dict]:
+                  num_workers: int = 2, quiet: bool = False) -> Iterator[dict]:
     """Result rows of `paths` scored on `devices`, in the order they finish."""
     ctx = mp.get_context("spawn")  # CUDA cannot be used in a forked child
     queue = ctx.Queue(maxsize=1024)
     shards = [paths[i::len(devices)] for i in range(len(devices))]
-    procs = [ctx.Process(target=_worker, args=(i, d, shards[i], load_kwargs, batch_size, num_workers, queue),
+    procs = [ctx.Process(target=_worker, args=(i, d, shards[i], load_kwargs, batch_size, num_workers, queue, quiet),
                          daemon=True) for i, d in enumerate(devices) if shards[i]]
     for p in procs:
         p.start()

@@ -58,6 +58,15 @@ class Frames:
     indices: np.ndarray  # (T,) frame index in the stream
     fps: float
     decoder: str  # "decord" | "pyav" | "image"
+    num_wanted: int = 0  # frames the sampling asked for; more than len(frames) when a damaged file ended early
+
+    @property
+    def warning(self) -> str:
+        """Empty, or why fewer frames came back than the sampling asked for."""
+        if self.num_wanted > len(self.frames):
+            return (f"decoded {len(self.frames)} of {self.num_wanted} sampled frames: the file is damaged or "
+                    "truncated, so the score comes from the frames before the damage")
+        return ""
 
 
 def select_indices(num_frames: int, fps: float, sampling: Sampling, keyframe_indices=None) -> np.ndarray:
@@ -97,15 +106,16 @@ def load_frames(path: str | os.PathLike, sampling: Sampling | str = "fps:1", max
         raise VideoError(f"empty file (0 bytes): {path}")
     if path.lower().endswith(IMAGE_EXTENSIONS):
         return _load_image(path)
+    declared = _declared_frames(path)  # also refuses a file that is no video, before decord logs about it
     errors = []
     try:
-        return _load_decord(path, sampling)
+        return _load_decord(path, sampling, declared)
     except ImportError:
         pass  # decord is x86-64 Linux only; PyAV handles everything it does, only slower
     except Exception as e:  # decord raises its own DECORDError and RuntimeError subclasses
         errors.append(f"decord: {e}".splitlines()[0])
     try:
-        return _load_pyav(path, sampling)
+        return _load_pyav(path, sampling, declared)
     except VideoError:
         raise
     except Exception as e:  # av.error.FFmpegError and its many subclasses
@@ -124,9 +134,10 @@ def _load_image(path: str) -> Frames:
     return Frames(rgb[None], np.zeros(1), np.zeros(1, dtype=np.int64), 0.0, "image")
 
 
-def _load_decord(path: str, sampling: Sampling) -> Frames:
+def _load_decord(path: str, sampling: Sampling, declared: int = 0) -> Frames:
     import decord
 
+    decord.logging.set_level(decord.logging.QUIET)  # failures come back as exceptions, and as error rows
     vr = decord.VideoReader(path, ctx=decord.cpu(0), num_threads=1)
     num_frames, fps = len(vr), float(vr.get_avg_fps())
     # decord's get_key_indices counts in decode order, wrong with B-frames; the demux scan is right.
@@ -136,7 +147,8 @@ def _load_decord(path: str, sampling: Sampling) -> Frames:
         raise RuntimeError("no frames")
     frames = np.array(vr.get_batch(idx.tolist()).asnumpy())  # decord's array is read-only
     ts = idx / fps if fps > 0 else np.zeros(len(idx))
-    return Frames(frames, ts.astype(np.float64), idx, fps, "decord")
+    num_wanted = len(select_indices(max(num_frames, declared), fps, sampling, keys))
+    return Frames(frames, ts.astype(np.float64), idx, fps, "decord", num_wanted=max(num_wanted, len(idx)))
 
 
 def scan_packets(path: str) -> tuple[int, np.ndarray, float]:
@@ -151,9 +163,7 @@ def _scan(path: str) -> tuple[int, np.ndarray, float, np.ndarray | None]:
     Packets arrive in decode order; with B-frames that differs from display order, so a
     keyframe's index is the rank of its timestamp among all frames' timestamps.
     """
-    import av
-
-    with av.open(path) as container:
+    with _quiet_av().open(path) as container:
         if not container.streams.video:
             raise VideoError(f"no video stream in {path}")
         stream = container.streams.video[0]
@@ -172,9 +182,33 @@ def _scan(path: str) -> tuple[int, np.ndarray, float, np.ndarray | None]:
     return len(stamps), keys, fps, (np.sort(stamps) if unique else None)
 
 
-def _load_pyav(path: str, sampling: Sampling) -> Frames:
+def _quiet_av():
+    """PyAV with FFmpeg's own log lines ("moov atom not found", "partial file") off: what goes wrong
+    comes back as exceptions, and reaches the user as error rows and warnings."""
+    import av
+
+    av.logging.set_level(None)
+    return av
+
+
+def _declared_frames(path: str) -> int:
+    """The frame count the container's header declares (0 when it declares none). A truncated file
+    declares more frames than it holds: what the sampling would take from the whole file is what was
+    wanted, and getting fewer is worth a warning on the row. Reads the header only."""
+    av = _quiet_av()
+    try:
+        with av.open(path) as container:
+            if not container.streams.video:
+                raise VideoError(f"no video stream in {path}")
+            return int(container.streams.video[0].frames or 0)
+    except av.error.FFmpegError as e:
+        raise VideoError(f"not a decodable video: {path} ({getattr(e, 'strerror', None) or e})") from None
+
+
+def _load_pyav(path: str, sampling: Sampling, declared: int = 0) -> Frames:
     num_frames, keys, fps, pts = _scan(path)
     idx = select_indices(num_frames, fps, sampling, keys)
+    num_wanted = len(select_indices(max(num_frames, declared), fps, sampling, keys))
     got = None
     if pts is not None and len(keys):
         try:
@@ -188,7 +222,7 @@ def _load_pyav(path: str, sampling: Sampling) -> Frames:
     order = sorted(got)
     times = [got[i][1] if got[i][1] is not None else (i / fps if fps else 0.0) for i in order]
     return Frames(np.stack([got[i][0] for i in order]), np.asarray(times, dtype=np.float64),
-                  np.asarray(order, dtype=np.int64), fps, "pyav")
+                  np.asarray(order, dtype=np.int64), fps, "pyav", num_wanted=max(num_wanted, len(idx)))
 
 
 class _SeekFailed(Exception):

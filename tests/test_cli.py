@@ -1,5 +1,6 @@
 import csv
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -27,6 +28,9 @@ def test_score_folder_mixing_good_and_broken_files(checkpoint, mixed_folder, tmp
     assert code == 1  # some inputs failed
     rows = read_rows(out)
     assert len(rows) == 6  # one row per media file, none dropped, readme.md ignored
+    warnings = {r["path"].rsplit("/", 1)[1]: r["warning"] for r in rows}
+    assert warnings.pop("truncated.mp4").startswith("decoded 1 of 2 sampled frames")  # flagged, not silent
+    assert set(warnings.values()) == {""}
     status = {r["path"].rsplit("/", 1)[1]: r["status"] for r in rows}
     assert status == {"h264.mp4": "ok", "av1.mkv": "ok", "zero_bytes.mp4": "error", "notes.mp4": "error",
                       "truncated.mp4": "ok", "still.png": "ok"}
@@ -80,6 +84,80 @@ def test_missing_input_gets_an_error_row(checkpoint, tmp_path):
     assert row["status"] == "error" and "no such file" in row["error"]
 
 
+@pytest.mark.parametrize("flags,message", [
+    (["--batch-size", "0"], "--batch-size must be at least 1"), (["--batch-size", "-1"], "--batch-size must be"),
+    (["--workers", "0"], "--workers must be at least 1"), (["--max-frames", "0"], "--max-frames must be"),
+    (["--device", "tpu"], "is not a device"), (["--device", "cuda:7"], "cuda:7"),
+    (["--model", "./nope"], "./nope: no such folder"), (["--model", "/abs/nope"], "/abs/nope: no such folder"),
+    (["--model", "a/b/c"], "no such folder"), (["--device", "cpu", "--devices", "cpu,cpu"], "cannot be used together")])
+def test_flags_are_checked_before_anything_loads(videos, tmp_path, capsys, monkeypatch, flags, message):
+    import lmm_vqa.scoring
+
+    def never(*args, **kwargs):
+        raise AssertionError("the model was loaded before the flags were checked")
+
+    monkeypatch.setattr(lmm_vqa.scoring, "load_scorer", never)
+    assert main(["score", str(videos["h264"]), "--out", str(tmp_path / "r.csv"), *flags]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_out_is_checked_before_the_model_loads(videos, tmp_path, capsys):
+    (tmp_path / "a_file").write_text("x")
+    assert main(["score", str(videos["h264"]), "--out", str(tmp_path / "a_file" / "r.csv")]) == 2
+    assert "a_file is a file, not a folder" in capsys.readouterr().err
+    (tmp_path / "ro").mkdir(mode=0o500)
+    if not os.access(tmp_path / "ro", os.W_OK):  # root may write anywhere
+        assert main(["score", str(videos["h264"]), "--out", str(tmp_path / "ro" / "r.csv")]) == 2
+        assert "permission denied" in capsys.readouterr().err
+
+
+def test_an_unreachable_hub_id_fails_at_once_with_one_line(videos, tmp_path, capsys, monkeypatch):
+    import time
+
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")  # nothing listens on the discard port: no network
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    start = time.perf_counter()
+    assert main(["score", str(videos["h264"]), "--model", "some-org/some-model", "--out", str(tmp_path / "r.csv")]) == 2
+    err = capsys.readouterr().err
+    assert time.perf_counter() - start < 30
+    assert "some-org/some-model" in err and "cannot be reached" in err and "folder" in err
+
+
+def test_interrupting_says_what_was_written_and_how_to_resume(checkpoint, videos, tmp_path, capsys, monkeypatch):
+    from lmm_vqa.results import ResultWriter
+
+    write, calls = ResultWriter.write, []
+
+    def write_then_interrupt(self, row):
+        write(self, row)
+        calls.append(row)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(ResultWriter, "write", write_then_interrupt)
+    paths = [str(videos[k]) for k in ("h264", "hevc", "vp9", "portrait")]
+    out = tmp_path / "r.csv"
+    assert main(["score", *paths, "--model", str(checkpoint("llava")), "--out", str(out), "--quiet"]) == 130
+    assert f"interrupted: 2 of 4 inputs written to {out}; rerun the same command to resume" in capsys.readouterr().err
+    assert len(read_rows(out)) == 2
+
+
+def test_a_folder_without_videos_is_named(checkpoint, videos, tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    out = tmp_path / "r.csv"
+    assert main(["score", str(tmp_path / "empty"), "--model", str(checkpoint("llava")), "--out", str(out)]) == 1
+    assert f"no input videos found in {tmp_path / 'empty'}" in capsys.readouterr().err
+    assert main(["score", str(tmp_path / "empty"), str(videos["h264"]), "--model", str(checkpoint("llava")),
+                 "--out", str(out), "--quiet"]) == 0
+    assert f"no videos or images in folder {tmp_path / 'empty'}" in capsys.readouterr().err
+
+
+def test_csv_rows_end_in_a_newline_only(checkpoint, videos, tmp_path):
+    out = tmp_path / "r.csv"
+    assert main(["score", str(videos["h264"]), "--model", str(checkpoint("llava")), "--out", str(out), "--quiet"]) == 0
+    assert b"\r" not in out.read_bytes()
+
+
 def test_bad_flags_fail_clearly(checkpoint, videos, tmp_path, capsys):
     assert main(["score", str(videos["h264"]), "--model", str(checkpoint("llava")), "--frames", "every:2",
                  "--out", str(tmp_path / "r.csv")]) == 2
@@ -89,13 +167,21 @@ def test_bad_flags_fail_clearly(checkpoint, videos, tmp_path, capsys):
     assert ".csv or .jsonl" in capsys.readouterr().err
 
 
-def test_help_imports_no_torch():
+@pytest.mark.parametrize("argv,shows", [(["--help"], "score"), (["train", "--help"], "shipped configs"),
+                                        (["score", "--help"], "--overwrite")])
+def test_help_imports_no_torch(argv, shows):
     code = ("import sys; from lmm_vqa import cli\n"
-            "try:\n    cli.main(['--help'])\nexcept SystemExit:\n    pass\n"
+            f"try:\n    cli.main({argv!r})\nexcept SystemExit:\n    pass\n"
             "assert 'torch' not in sys.modules, 'torch imported'")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    assert "score" in result.stdout
+    assert shows in result.stdout
+
+
+def test_synth_without_its_extra_says_which_to_install(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "skimage", None)  # as if scikit-image were not installed
+    assert main(["synth", str(tmp_path / "d"), "--sources", "1"]) == 2
+    assert "pip install 'lmm-vqa[synth]'" in capsys.readouterr().err
 
 
 def test_no_model_uses_the_bundled_demo_model(videos, tmp_path, capsys):

@@ -98,6 +98,35 @@ def test_evaluate_lists_missing_and_extra_predictions(vdpve, tmp_path, capsys):
     assert main(["evaluate", str(pred), "--labels", labels, "--allow-missing"]) == 0
     assert "not evaluated: 2 labelled videos without a prediction, 1 predictions without a label" in \
         capsys.readouterr().out
+    # only what is wrong is said: every label predicted, one prediction too many
+    rows = [f"{p},ok,,{rng.uniform(1, 5):.4f}" for p in ds["path"]] + ["/else/where.mp4,ok,,3.0"]
+    pred.write_text("path,status,error,score\n" + "\n".join(rows) + "\n")
+    assert main(["evaluate", str(pred), "--labels", labels]) == 2
+    err = capsys.readouterr().err
+    assert "1 predictions have no label" in err and "no prediction" not in err
+
+
+def test_evaluate_names_labels_whose_mos_is_not_a_number(tmp_path, capsys):
+    (tmp_path / "labels.txt").write_text("A001.mp4,50\nA002.mp4,nan\nA003.mp4,70\nB004.mp4,inf\n")
+    (tmp_path / "p.csv").write_text("path,status,error,score\n" + "".join(
+        f"{tmp_path / n},ok,,3\n" for n in ("A001.mp4", "A002.mp4", "A003.mp4", "B004.mp4")))
+    assert main(["evaluate", str(tmp_path / "p.csv"), "--labels", str(tmp_path / "labels.txt")]) == 2
+    err = capsys.readouterr().err
+    assert "2 of 4 videos" in err and "A002.mp4" in err and "B004.mp4" in err and "A001" not in err
+
+
+def test_small_subsets_are_listed_not_dropped(tmp_path, capsys):
+    rng = np.random.default_rng(1)
+    names = [f"A{i:03d}.mp4" for i in range(12)] + ["B100.mp4", "B101.mp4", "B102.mp4"]  # subset B: 3 videos
+    (tmp_path / "labels.txt").write_text("".join(f"{n},{rng.uniform(0, 100):.1f}\n" for n in names))
+    (tmp_path / "p.csv").write_text("path,status,error,score\n" + "".join(
+        f"{tmp_path / n},ok,,{rng.uniform(1, 5):.3f}\n" for n in names))
+    assert main(["evaluate", str(tmp_path / "p.csv"), "--labels", str(tmp_path / "labels.txt"),
+                 "--out", str(tmp_path / "rep")]) == 0
+    out = capsys.readouterr().out
+    line = next(ln for ln in out.splitlines() if ln.startswith("subset=B"))
+    assert "n too small" in line and " 3 " in line
+    assert json.loads((tmp_path / "rep/metrics.json").read_text())["subsets"]["subset=B"]["note"] == "n too small"
 
 
 def test_evaluate_imports_no_torch(vdpve, tmp_path):

@@ -10,12 +10,13 @@ and scoring cannot drift apart. The output folder is a scorer: `lmm-vqa score --
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
+import os
 import random
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -301,6 +302,7 @@ def validate(scorer: Scorer, val, metric: str, cfg: TrainConfig) -> dict:
            "plcc": metrics.plcc_poly3(pred, mos), "distinct_scores": int(len(np.unique(np.round(pred, 4))))}
     if metric == "aim2024":
         out.update(metrics.aim2024_score(pred, mos, groups))
+    out["challenge"] = out["final"] if metric == "aim2024" else metrics.ntire2023_score(pred, mos)["main"]
     out["metric"] = metrics.selection_score(pred, mos, groups if metric == "aim2024" else None)
     return out
 
@@ -308,11 +310,9 @@ def validate(scorer: Scorer, val, metric: str, cfg: TrainConfig) -> dict:
 # ----------------------------------------------------------------------------- main
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(prog="lmm-vqa train", description="LoRA / QLoRA fine-tuning to emit quality levels")
-    p.add_argument("config", help="YAML config (train/configs/) or the name of a shipped one")
-    p.add_argument("overrides", nargs="*", help="key=value settings on top of the config")
-    p.add_argument("--resume", nargs="?", const="latest", help="continue from OUTPUT_DIR's latest checkpoint or a given one")
-    return p.parse_args(argv)
+    from lmm_vqa.cli import train_parser  # defined there, so that `lmm-vqa train --help` needs no torch
+
+    return train_parser().parse_args(argv)
 
 
 def resolve_config_path(name: str) -> Path:
@@ -334,6 +334,8 @@ def main(argv=None) -> dict:
     from lmm_vqa.data import detect_layout, load_labels
 
     args = parse_args(argv)
+    # transformers' own deprecation notices about calls made inside peft/accelerate: nothing a user can act on
+    warnings.filterwarnings("ignore", category=FutureWarning, module="transformers")
     cfg = load_config(TrainConfig, resolve_config_path(args.config), args.overrides)
     accelerator = Accelerator(gradient_accumulation_steps=cfg.grad_accum, mixed_precision=cfg.mixed_precision)
     device, rank, world = accelerator.device, accelerator.process_index, accelerator.num_processes
@@ -372,7 +374,10 @@ def main(argv=None) -> dict:
         any(train["group"]) else None
 
     # --- model
-    base = str(Path(cfg.model).resolve()) if Path(cfg.model).is_dir() else cfg.model  # adapters name their base
+    from lmm_vqa.checkpoints import locate
+
+    base = locate(cfg.model, "model=")
+    base = str(Path(base).resolve()) if Path(base).is_dir() else base  # adapters name their base by it
     processor = AutoProcessor.from_pretrained(base)
     processor.tokenizer.padding_side = "left"  # the answer position is last in every row, as in scoring
     dtype = torch_dtype(cfg.dtype, device.type)
@@ -461,7 +466,8 @@ def main(argv=None) -> dict:
         epoch_plan = epoch_batches(cfg, train["group"], epoch, rank, world)
         epoch_plan = epoch_plan[:len(epoch_plan) - len(epoch_plan) % cfg.grad_accum]  # whole optimizer steps only
         loader = torch.utils.data.DataLoader(dataset, batch_sampler=epoch_plan[progress["batch"]:],
-                                             num_workers=cfg.num_workers, collate_fn=Collate(processor, scorer_cfg),
+                                             num_workers=min(cfg.num_workers, os.cpu_count() or 1),
+                                             collate_fn=Collate(processor, scorer_cfg),
                                              # its own generator: making the iterator must not draw from the
                                              # global RNG that dropout uses, or a resumed run would diverge
                                              generator=torch.Generator().manual_seed(cfg.seed + epoch))
@@ -511,8 +517,10 @@ def main(argv=None) -> dict:
         if val is not None and accelerator.is_main_process:
             result |= {f"val_{k}": v for k, v in validate(Scorer(unwrapped, processor, scorer_cfg), val, metric,
                                                            cfg).items()}
-            print(f"epoch {epoch} step {progress['step']}: val {metric} {result['val_metric']:.4f}  "
-                  f"SRCC {result['val_srcc']:.4f}  PLCC {result['val_plcc']:.4f}")
+            name = "AIM 2024 final" if metric == "aim2024" else "NTIRE 2023 main"
+            print(f"epoch {epoch} step {progress['step']}: val {name} {result['val_challenge']:.4f} (the challenge's "
+                  f"metric, absolute values); selection score {result['val_metric']:.4f} (the same with signs: "
+                  f"picks the best epoch); SRCC {result['val_srcc']:.4f}, PLCC (cubic) {result['val_plcc']:.4f}")
         log(result)
         if accelerator.is_main_process and (val is None or result["val_metric"] > progress["best"]):
             progress["best"], progress["best_step"] = result.get("val_metric", math.nan), progress["step"]
@@ -533,7 +541,7 @@ def main(argv=None) -> dict:
         if cfg.merge:
             merge_adapter(out, out / "merged", device.type)
         (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-        print(f"best val {metric} {progress['best']:.4f} at step {progress['best_step']}; "
+        print(f"best val selection score ({metric}, signed) {progress['best']:.4f} at step {progress['best_step']}; "
               f"score with: lmm-vqa score VIDEOS --model {out}")
     accelerator.end_training()
     return summary
