@@ -5,7 +5,7 @@ from conftest import FAMILIES
 
 from lmm_vqa import load_scorer
 from lmm_vqa.cli import main
-from lmm_vqa.explain import GenerationSettings, start_chat
+from lmm_vqa.explain import GenerationSettings, default_question, start_chat
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -46,7 +46,9 @@ def test_cli_json_with_score(checkpoint, videos, capsys):
     assert code == 0
     out = json.loads(capsys.readouterr().out)
     assert out["question"] == "Any blocking?" and isinstance(out["answer"], str)
-    assert 1 <= out["score"] <= 5 and sum(out["levels"].values()) == pytest.approx(1, abs=1e-5)
+    row = load_scorer(checkpoint("llava_onevision")).score_video(videos["h264"])  # the scoring path, the same frames
+    assert out["score"] == pytest.approx(row["score"], abs=1e-5)
+    assert out["levels"] == pytest.approx({w: row[f"p_{w}"] for w in out["levels"]}, abs=1e-5)
 
 
 def test_cli_streams_and_chats(checkpoint, videos, capsys, monkeypatch):
@@ -55,7 +57,11 @@ def test_cli_streams_and_chats(checkpoint, videos, capsys, monkeypatch):
     assert main(["explain", str(videos["av1"]), "--model", str(checkpoint("llava")), "--chat", "--with-score",
                  "--max-new-tokens", "4"]) == 0
     out = capsys.readouterr().out
-    assert "score " in out and out.count("\n") >= 3
+    scorer = load_scorer(checkpoint("llava"))
+    chat = start_chat(scorer, videos["av1"], GenerationSettings(max_new_tokens=4))
+    first, second = chat.ask(default_question()), chat.ask("and the colours?")
+    assert out.startswith(first) and f"\n{second}\n" in out  # both turns streamed, the second after the first
+    assert f"score {scorer.score_video(videos['av1'])['score']:.3f}" in out
 
 
 def test_bad_video_is_a_clear_error(checkpoint, videos, capsys):
