@@ -285,7 +285,8 @@ def main(argv=None):
     p.add_argument("--rows", nargs="*", default=["ceiling", "e2e", "naive", "hive", "multi"],
                    choices=["ceiling", "e2e", "e2e_serial", "timeline", "timeline_cpu", "naive", "hive", "multi", "profile", "scaling"])
     p.add_argument("--scaling-videos", type=int, default=96, help="videos for the scaling rows")
-    p.add_argument("--record", help="result file (default eval/results/score_throughput.json)")
+    p.add_argument("--record", help="result file, named after the benchmark it records (default "
+                                    "eval/results/score_throughput.json)")
     args = p.parse_args(argv)
     work = Path(args.work)
     model, paths = prepare(work, args.videos)
@@ -345,7 +346,8 @@ def main(argv=None):
             print(f"--devices, {n} GPU(s), {args.scaling_videos} videos: {r['frames_s']:.1f} frames/s steady "
                   f"(first row to last), {r['wall_s']:.1f} s wall with model loading")
     info = {"videos": args.videos, "batch_size": args.batch_size, "workers": args.workers, "tokens_per_prompt": tokens}
-    print(f"wrote {record.write('score_throughput', {'setup': info, 'rows': rows}, args.record)}")
+    name = Path(args.record).stem if args.record else "score_throughput"  # e.g. score_scaling.json
+    print(f"wrote {record.write(name, {'setup': info, 'rows': rows}, args.record)}")
 
 
 if __name__ == "__main__":
