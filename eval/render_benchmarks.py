@@ -81,21 +81,33 @@ def score_throughput() -> str:
             + f"\n\nModel-only frames/s by batch size: {by_batch}.")
 
 
+def score_scaling() -> str:
+    rec = load("score_scaling")
+    runs = rec["figures"]["rows"]["scaling"]
+    one = runs["1"]["frames_s"]
+    rows = [[f"{n} x {rec['machine']['gpu']}", f"{r['frames_s']:.1f} ({r['frames_s'] / one:.2f}x)", f"{r['wall_s']:.1f} s"]
+            for n, r in sorted(runs.items())]
+    return provenance(rec) + "\n\n" + table(["devices", "frames/s, steady", "wall with model loading"], rows)
+
+
 def readme_figures() -> str:
     score, cost = load("score_throughput")["figures"]["rows"], load("train_cost")["figures"]
+    scaling = load("score_scaling")["figures"]["rows"]["scaling"]
     e2e, ceiling = score["end to end"]["frames_s"], score["model only"]["frames_s"]
     gpu = load("score_throughput")["machine"]["gpu"]
     lora = next(r for r in cost if r["variant"].startswith("LoRA"))
     qlora = next(r for r in cost if r["variant"].startswith("QLoRA"))
-    return (f"Measured on one {gpu} with a LLaVA-1.5-7B-shaped model: scoring 1280x720 videos end to end at "
+    return (f"Measured with a LLaVA-1.5-7B-shaped model on one {gpu}: scoring 1280x720 videos end to end at "
             f"{e2e:.1f} frames/s, {100 * e2e / ceiling:.0f}% of the model's own speed ({ceiling:.1f}) and "
             f"{e2e / score['naive loop']['frames_s']:.1f}x a naive `generate()` loop; fine-tuning with LoRA "
             f"(bf16, batch {lora['batch']}) at {lora['samples_per_s']:.1f} samples/s in {lora['peak_gib']:.1f} GiB, "
-            f"QLoRA at {qlora['samples_per_s']:.1f} samples/s in {qlora['peak_gib']:.1f} GiB (`docs/benchmarks.md`).")
+            f"QLoRA at {qlora['samples_per_s']:.1f} samples/s in {qlora['peak_gib']:.1f} GiB; and on "
+            f"{max(scaling, key=int)} of them, `--devices` scored {scaling[max(scaling, key=int)]['frames_s'] / scaling['1']['frames_s']:.2f}x "
+            f"one GPU at steady state (`docs/benchmarks.md`).")
 
 
 RENDERERS = {"dtype_agreement": dtype_agreement, "gpu_tests": gpu_tests, "train_cost": train_cost,
-             "score_throughput": score_throughput, "readme_figures": readme_figures}
+             "score_throughput": score_throughput, "score_scaling": score_scaling, "readme_figures": readme_figures}
 
 
 def render(text: str) -> str:
