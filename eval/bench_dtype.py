@@ -23,7 +23,7 @@ def main(argv=None):
     p.add_argument("--record", help="result file (default eval/results/dtype_agreement.json)")
     args = p.parse_args(argv)
     from lmm_vqa.backbones import BACKBONES
-    from lmm_vqa.scoring import load_scorer
+    from lmm_vqa.checkpoints import load_scorer
     from lmm_vqa.testing import build_tiny_checkpoint, write_test_videos
 
     work = Path(args.work)

@@ -65,7 +65,7 @@ def build_hive(model: Path, work: Path) -> Path:
 def end_to_end(model, paths, batch_size, workers, device="cuda", in_flight=True) -> dict:
     """`lmm-vqa score`'s code path. in_flight=False: each batch is waited for as soon as it is
     launched (no next batch prepared meanwhile), to show what keeping one batch in flight buys."""
-    from lmm_vqa.scoring import load_scorer
+    from lmm_vqa.checkpoints import load_scorer
 
     scorer = load_scorer(model, device=device)
     if not in_flight:
@@ -97,7 +97,7 @@ def profile(model, paths, batch_size, workers) -> dict:
     stage's own rate when run alone."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from lmm_vqa.scoring import load_scorer
+    from lmm_vqa.checkpoints import load_scorer
 
     scorer = load_scorer(model, device="cuda")
     spent = {"views": 0.0, "preprocess": 0.0, "forward": 0.0}
@@ -151,7 +151,7 @@ def timeline(model, paths, batch_size, workers, device="cuda", cpu=False) -> dic
     from torch.profiler import ProfilerActivity
     from torch.profiler import profile as torch_profile
 
-    from lmm_vqa.scoring import load_scorer
+    from lmm_vqa.checkpoints import load_scorer
 
     scorer = load_scorer(model, device=device)
     list(scorer.score_paths(paths[:2], batch_size=batch_size, num_workers=workers))  # warm-up
@@ -209,7 +209,7 @@ def scaling(model, paths, batch_size, workers) -> dict:
 
 def model_only(model, paths, batch_sizes) -> dict:
     """Pre-decoded, pre-processed tensors on the GPU; forward with last-position logits only."""
-    from lmm_vqa.scoring import load_scorer
+    from lmm_vqa.checkpoints import load_scorer
 
     scorer = load_scorer(model, device="cuda")
     frames = [f for p in paths[:4] for f in scorer.load(p).frames]
@@ -236,7 +236,7 @@ def naive(model, paths, num_frames=40) -> dict:
     """One generate(max_new_tokens=1) per frame, batch 1, CPU preprocessing: the loop users write first."""
     from transformers import AutoProcessor
 
-    from lmm_vqa.scoring import load_scorer
+    from lmm_vqa.checkpoints import load_scorer
 
     scorer = load_scorer(model, device="cuda")
     net, processor = scorer.model, AutoProcessor.from_pretrained(model)

@@ -1,4 +1,4 @@
-"""Which weights train, and loading a base model with its adapter(s).
+"""Which weights train: LoRA / QLoRA setup for the recipe (loading lives in checkpoints.py).
 
 Training: LoRA (peft) on the language model's linear layers; the projector trained fully; the
 vision tower frozen, LoRA or fully trained; optionally 4-/8-bit bitsandbytes weights (QLoRA).
@@ -8,27 +8,13 @@ folder is adapter + processor + scorer.json and nothing else.
 
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
-from lmm_vqa.dual import FUSION, LOCAL_ENCODER, attach_dual_encoder, has_dual_encoder
+from lmm_vqa.dual import FUSION, LOCAL_ENCODER, has_dual_encoder
 
-ADAPTER_FILE = "adapter_config.json"
 LORA_ALL_LINEAR = "all-linear"
-_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
-
-
-def torch_dtype(name: str | None, device: str) -> torch.dtype:
-    """bf16 on GPU and fp32 on CPU unless named."""
-    if name in (None, "auto"):
-        return torch.bfloat16 if str(device).startswith("cuda") else torch.float32
-    if name not in _DTYPES:
-        raise ValueError(f"dtype must be one of {sorted(_DTYPES)} or auto, got {name!r}")
-    return _DTYPES[name]
 
 
 @dataclass(frozen=True)
@@ -130,52 +116,3 @@ def count_parameters(model) -> tuple[int, int]:
         total += n
         trainable += n if p.requires_grad else 0
     return trainable, total
-
-
-# ----------------------------------------------------------------------------- loading
-
-def is_adapter_folder(path) -> bool:
-    return Path(path).is_dir() and (Path(path) / ADAPTER_FILE).is_file()
-
-
-def uses_dual_encoder(path) -> bool:
-    """Whether an adapter folder was trained with HIVE's dual encoder (it saves the fusion module)."""
-    config = json.loads((Path(path) / ADAPTER_FILE).read_text())
-    return any(FUSION in name for name in config.get("modules_to_save") or [])
-
-
-def base_of_adapter(path) -> str:
-    """The base checkpoint an adapter folder was trained on (peft's `base_model_name_or_path`)."""
-    config = json.loads((Path(path) / ADAPTER_FILE).read_text())
-    base = config.get("base_model_name_or_path")
-    if not base:
-        raise ValueError(f"{path}/{ADAPTER_FILE} names no base model")
-    return base
-
-
-def load_model(path: str | os.PathLike, device: str, dtype: torch.dtype, adapters: dict[str, str] | None = None):
-    """A checkpoint (folder or hub id) as an eval-mode model on `device`. An adapter folder loads its
-    base model and then the adapter; `adapters` {name: folder} loads several onto one base."""
-    from transformers import AutoModelForImageTextToText
-
-    if adapters is None and is_adapter_folder(path):
-        adapters = {"default": str(path)}
-    from lmm_vqa.checkpoints import locate
-
-    base = locate(base_of_adapter(next(iter(adapters.values())))) if adapters else str(path)
-    try:
-        net = AutoModelForImageTextToText.from_pretrained(base, dtype=dtype, attn_implementation="sdpa")
-    except OSError as e:
-        where = f" (the base model of adapter {path})" if adapters else ""
-        raise ValueError(f"cannot load model {base!r}{where}: {e}") from None
-    if adapters:
-        from peft import PeftModel
-
-        if any(uses_dual_encoder(folder) for folder in adapters.values()):
-            attach_dual_encoder(net)  # before the adapter, which holds its weights
-
-        names = list(adapters)
-        net = PeftModel.from_pretrained(net, adapters[names[0]], adapter_name=names[0])
-        for name in names[1:]:
-            net.load_adapter(adapters[name], adapter_name=name)
-    return net.to(device).eval()

@@ -1,12 +1,18 @@
-"""Where a checkpoint is: a local folder, or a hub id that can be reached (or is in the local cache).
+"""Checkpoints: where `--model` is, what it is, and loading it. The one home of model loading.
 
-Checked before anything loads, so that a typo or a machine without network gets one clear sentence
-at once instead of a download library's retries (minutes) and its traceback.
+- Where: a local folder, `demo` (the bundled model), or a hub id that can be reached or is cached;
+  checked before anything loads, so a typo or a machine without network gets one clear sentence at
+  once instead of a download library's retries (minutes) and its traceback.
+- What (`describe`, from the small files alone): a full checkpoint, a LoRA adapter folder from
+  `lmm-vqa train` (base + adapter), or a HIVE folder (one base, two adapters, fusion weights).
+- Loading (`load_scorer`): the network, its processor and scorer.json, as a Scorer or HiveScorer.
 """
 
 from __future__ import annotations
 
+import json
 import os
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 DEMO = "demo"  # --model demo / model=demo: the small model bundled in the package
@@ -25,8 +31,6 @@ def locate(model: str | os.PathLike, what: str = "--model") -> str:
     if path.is_dir():
         return str(path)
     if name == DEMO:
-        from lmm_vqa.scoring import demo_model_path
-
         return str(demo_model_path())
     if path.exists():
         raise ValueError(f"{what} {name}: a file, not a checkpoint folder")
@@ -57,3 +61,193 @@ def _reachable_hub_id(repo: str, what: str) -> str:
         raise ValueError(f"{what} {repo}: not a local folder, and the Hugging Face hub cannot be reached "
                          f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else 'no answer'}); {hint}") from None
     return repo
+
+
+# ----------------------------------------------------------------------------- what a folder is
+
+ADAPTER_FILE = "adapter_config.json"
+HIVE_FILE = "hive.json"
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """What `--model` names, read from its small files without loading any weights.
+
+    kind: "model" (a full checkpoint: folder or hub id), "adapter" (a LoRA folder from `lmm-vqa train`:
+    its base model plus the adapter) or "hive" (a HIVE folder: one base, a coarse and a fine adapter).
+    """
+
+    kind: str
+    path: str  # the folder, or the hub id
+    base: str  # the full checkpoint the weights start from (= path for kind "model")
+    adapters: dict = field(default_factory=dict)  # adapter name -> folder
+    scorer_folders: dict = field(default_factory=dict)  # part -> folder holding its scorer.json ("" for none)
+    fusion_weights: dict | None = None  # HIVE only
+
+    @property
+    def identity(self) -> str:
+        """Its name in a results file's record: a local folder's absolute path, else the hub id."""
+        return str(Path(self.path).resolve()) if Path(self.path).exists() else self.path
+
+
+def demo_model_path() -> Path:
+    """The small demo model shipped inside the package (trained on synthetic distortions only)."""
+    return Path(__file__).resolve().parent / "demo_model"
+
+
+def demo_notice() -> str:
+    """What the CLI says when the demo model stands in; what it was trained on comes from its model card."""
+    card = (demo_model_path() / "README.md").read_text()
+    trained_on = next(line.split(":", 1)[1].strip() for line in card.splitlines() if line.startswith("Trained on:"))
+    return ("no --model given; using the bundled DEMO model, a small model trained only on synthetic "
+            f"distortions ({trained_on}). Its scores are a demonstration, not a quality metric: pass --model "
+            "for a real checkpoint.")
+
+
+def base_of_adapter(path) -> str:
+    """The base checkpoint an adapter folder was trained on (peft's `base_model_name_or_path`)."""
+    config = json.loads((Path(path) / ADAPTER_FILE).read_text())
+    base = config.get("base_model_name_or_path")
+    if not base:
+        raise ValueError(f"{path}/{ADAPTER_FILE} names no base model")
+    return base
+
+
+def uses_dual_encoder(path) -> bool:
+    """Whether an adapter folder was trained with HIVE's dual encoder (it saves the fusion module)."""
+    from lmm_vqa.dual import FUSION
+
+    config = json.loads((Path(path) / ADAPTER_FILE).read_text())
+    return any(FUSION in name for name in config.get("modules_to_save") or [])
+
+
+def describe(model: str | os.PathLike | None = None) -> Checkpoint:
+    """What `model` is (None: the bundled demo model); checks it exists or can be reached (`locate`)."""
+    path = str(demo_model_path()) if model is None else locate(model)
+    folder = Path(path)
+    if (folder / HIVE_FILE).is_file():
+        spec = json.loads((folder / HIVE_FILE).read_text())
+        dirs = {part: str(folder / sub) for part, sub in spec["adapters"].items()}
+        bases = {part: base_of_adapter(d) for part, d in dirs.items()}
+        if len(set(bases.values())) != 1:
+            raise ValueError(f"{folder}: the HIVE adapters were trained on different base models {bases}")
+        return Checkpoint("hive", path, next(iter(bases.values())), dirs, dirs, spec["weights"])
+    if (folder / ADAPTER_FILE).is_file():
+        return Checkpoint("adapter", path, base_of_adapter(folder), {"default": path}, {"": path})
+    return Checkpoint("model", path, path, {}, {"": path if folder.is_dir() else ""})
+
+
+def scorer_configs(ckpt: Checkpoint, **overrides) -> dict:
+    """part -> ScorerConfig (scorer.json under the non-None overrides); the part is "" for one scorer."""
+    from lmm_vqa.scoring import ScorerConfig
+
+    return {part: ScorerConfig.load(folder or None, **overrides) for part, folder in ckpt.scorer_folders.items()}
+
+
+def run_settings(model=None, **overrides) -> dict:
+    """What the scores of a run depend on, known without loading the model: the checkpoint and its
+    resolved scoring settings; for a HIVE folder, both parts' settings and the fusion weights. A results
+    file records this, and a resumed run must match it."""
+    ckpt = describe(model)
+    configs = {part: asdict(c) for part, c in scorer_configs(ckpt, **overrides).items()}
+    if ckpt.kind == "hive":
+        return {"model": ckpt.identity, "settings": configs, "fusion_weights": ckpt.fusion_weights}
+    return {"model": ckpt.identity, "settings": configs[""]}
+
+
+def result_columns(model=None, **overrides) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(level words, extra columns) of a checkpoint's result rows, without loading the model."""
+    from lmm_vqa.hive import HiveScorer
+    from lmm_vqa.levels import LevelSet
+
+    ckpt = describe(model)
+    configs = scorer_configs(ckpt, **overrides)
+    if ckpt.kind == "hive":
+        return LevelSet.from_json(configs["coarse"].levels).words, HiveScorer.extra_columns
+    return LevelSet.from_json(configs[""].levels).words, ()
+
+
+# ----------------------------------------------------------------------------- loading
+
+def default_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def check_device(device: str | None) -> str:
+    """The device to load onto (None: cuda if available, else cpu), checked before anything loads."""
+    import torch
+
+    if device is None:
+        return default_device()
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"--device {device!r} is not a device: use cpu, cuda or cuda:N") from None
+    if dev.type not in ("cpu", "cuda"):
+        raise ValueError(f"--device {device!r}: only cpu and cuda are supported")
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"--device {device}: no CUDA GPU is visible on this machine (use --device cpu)")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    return device
+
+
+_DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
+
+
+def torch_dtype(name: str | None, device: str):
+    """bf16 on GPU and fp32 on CPU unless named."""
+    import torch
+
+    if name in (None, "auto"):
+        return torch.bfloat16 if str(device).startswith("cuda") else torch.float32
+    if name not in _DTYPES:
+        raise ValueError(f"dtype must be one of {sorted(_DTYPES)} or auto, got {name!r}")
+    return getattr(torch, _DTYPES[name])
+
+
+def load_model(ckpt: Checkpoint, device: str, dtype):
+    """The checkpoint's network, eval mode, on `device`: the base model, then its adapter(s) (a HIVE
+    folder's two on one base), with the dual encoder attached first where an adapter holds one."""
+    from transformers import AutoModelForImageTextToText
+
+    from lmm_vqa.dual import attach_dual_encoder
+
+    base = locate(ckpt.base, "the base model") if ckpt.kind != "model" else ckpt.base
+    try:
+        net = AutoModelForImageTextToText.from_pretrained(base, dtype=dtype, attn_implementation="sdpa")
+    except OSError as e:
+        where = f" (the base model of {ckpt.path})" if ckpt.kind != "model" else ""
+        raise ValueError(f"cannot load model {base!r}{where}: {e}") from None
+    if ckpt.adapters:
+        from peft import PeftModel
+
+        if any(uses_dual_encoder(folder) for folder in ckpt.adapters.values()):
+            attach_dual_encoder(net)  # before the adapter, which holds its weights
+        names = list(ckpt.adapters)
+        net = PeftModel.from_pretrained(net, ckpt.adapters[names[0]], adapter_name=names[0])
+        for name in names[1:]:
+            net.load_adapter(ckpt.adapters[name], adapter_name=name)
+    return net.to(device).eval()
+
+
+def load_scorer(model: str | os.PathLike | None = None, device: str | None = None, dtype: str | None = None,
+                **overrides):
+    """A Scorer for `model` (folder, hub id or `demo`; None: the bundled demo model): the network, its
+    processor and its scorer.json under `overrides` (ScorerConfig fields). A HIVE folder gives a HiveScorer."""
+    from transformers import AutoProcessor
+
+    from lmm_vqa.hive import HiveScorer
+    from lmm_vqa.scoring import Scorer
+
+    ckpt = describe(model)
+    device = check_device(device)
+    configs = scorer_configs(ckpt, **overrides)
+    net = load_model(ckpt, device, torch_dtype(dtype, device))
+    processor = AutoProcessor.from_pretrained(next(iter(ckpt.scorer_folders.values())) or ckpt.path)
+    if ckpt.kind == "hive":
+        return HiveScorer(net, processor, configs, ckpt.fusion_weights, name=ckpt.path)
+    return Scorer(net, processor, configs[""], name=ckpt.path)

@@ -72,13 +72,13 @@ def scorer_kwargs(args) -> dict:
 def note_demo_model(args) -> None:
     """Say on stderr, once per command, when the bundled demo model stands in for --model."""
     if not args.model:
-        from lmm_vqa.scoring import demo_notice
+        from lmm_vqa.checkpoints import demo_notice
 
         print(f"note: {demo_notice()}", file=sys.stderr)
 
 
 def load_scorer_from_args(args):
-    from lmm_vqa.scoring import load_scorer
+    from lmm_vqa.checkpoints import load_scorer
 
     return load_scorer(device=args.device, **scorer_kwargs(args))
 
@@ -92,7 +92,7 @@ def check_flags(args) -> None:
     if getattr(args, "devices", None) and args.device:
         raise ValueError("--device and --devices cannot be used together: --devices names every device to use")
     if args.device:
-        from lmm_vqa.scoring import check_device
+        from lmm_vqa.checkpoints import check_device
 
         check_device(args.device)
 
@@ -117,7 +117,7 @@ def cmd_score(args) -> int:
     from tqdm import tqdm
 
     from lmm_vqa.results import ResultWriter, path_key
-    from lmm_vqa.scoring import result_columns, run_settings
+    from lmm_vqa.checkpoints import result_columns, run_settings
 
     check_flags(args)
     if args.quiet:

@@ -22,9 +22,9 @@ import torch
 
 from lmm_vqa.fusion import fit_weights, fuse
 from lmm_vqa.levels import LevelSet, score_from_probs
+from lmm_vqa.checkpoints import HIVE_FILE
 from lmm_vqa.scoring import Scorer, ScorerConfig, level_word_logprobs, resolve_level_tokens
 
-HIVE_FILE = "hive.json"
 PARTS = ("coarse", "fine")
 _SHARED = ("mode", "frames", "max_frames", "views", "local_views", "encoder", "question", "answer_prefix")
 
@@ -81,30 +81,13 @@ class HiveScorer(Scorer):
                 "levels": {w: float(x) for w, x in zip(coarse.words, probs["coarse"])}}
 
 
-def load_hive_scorer(folder: str | os.PathLike, device: str, dtype: torch.dtype, **overrides) -> HiveScorer:
-    from transformers import AutoProcessor
-
-    from lmm_vqa.adapters import base_of_adapter, load_model
-
-    folder = Path(folder)
-    spec = json.loads((folder / HIVE_FILE).read_text())
-    dirs = {p: folder / spec["adapters"][p] for p in PARTS}
-    bases = {p: base_of_adapter(dirs[p]) for p in PARTS}
-    if len(set(bases.values())) != 1:
-        raise ValueError(f"{folder}: the HIVE adapters were trained on different base models {bases}")
-    model = load_model(folder, device, dtype, adapters={p: str(dirs[p]) for p in PARTS})
-    configs = {p: ScorerConfig.load(dirs[p], **overrides) for p in PARTS}
-    return HiveScorer(model, AutoProcessor.from_pretrained(dirs["coarse"]), configs, spec["weights"], name=str(folder))
-
-
 def build(coarse: str | os.PathLike, fine: str | os.PathLike, val_labels, out_dir, layout: str = "auto",
           device: str | None = None, dtype: str | None = None, batch_size: int = 16, num_workers: int = 4) -> dict:
     """Assemble a HIVE folder from two recipe outputs and fit the fusion weights on `val_labels`.
     Returns hive.json's content, with the validation metrics of each part and of the fusion."""
     from lmm_vqa import metrics
-    from lmm_vqa.adapters import torch_dtype
+    from lmm_vqa.checkpoints import load_scorer
     from lmm_vqa.data import detect_layout, load_labels
-    from lmm_vqa.scoring import default_device
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -114,8 +97,7 @@ def build(coarse: str | os.PathLike, fine: str | os.PathLike, val_labels, out_di
     spec = {"adapters": {p: p for p in PARTS}, "weights": {"coarse": 0.5, "fine": 0.5}}
     (out / HIVE_FILE).write_text(json.dumps(spec, indent=2) + "\n")
 
-    device = device or default_device()
-    scorer = load_hive_scorer(out, device, torch_dtype(dtype, device))
+    scorer = load_scorer(out, device, dtype)
     layout = detect_layout(Path(val_labels)) if layout == "auto" else layout
     val = load_labels(val_labels, layout, check_files=True)
     rows = list(scorer.score_paths(val["path"], batch_size=batch_size, num_workers=num_workers))

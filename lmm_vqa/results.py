@@ -59,7 +59,7 @@ def read_rows(path: str | os.PathLike) -> list[dict]:
 
 
 class ResultWriter:
-    """Results file of one run. `settings` (from `scoring.run_settings`) are compared with those that
+    """Results file of one run. `settings` (from `checkpoints.run_settings`) are compared with those that
     wrote the rows already there: a difference is refused unless `overwrite`, which starts afresh."""
 
     def __init__(self, path: str | os.PathLike, level_words, extra_columns=(), settings: dict | None = None,

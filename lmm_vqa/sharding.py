@@ -29,7 +29,7 @@ def resolve_devices(spec: str) -> list[str]:
 
 def _worker(rank, device, paths, load_kwargs, batch_size, num_workers, queue, quiet):
     try:
-        from lmm_vqa.scoring import load_scorer
+        from lmm_vqa.checkpoints import load_scorer
 
         if quiet:
             from lmm_vqa.cli import quiet_libraries

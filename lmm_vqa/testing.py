@@ -197,9 +197,10 @@ def build_hive_folder(base: str | os.PathLike, folder: str | os.PathLike, dual_e
     import torch
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
-    from lmm_vqa.adapters import make_trainable, torch_dtype
+    from lmm_vqa.adapters import make_trainable
+    from lmm_vqa.checkpoints import HIVE_FILE, torch_dtype
     from lmm_vqa.dual import attach_dual_encoder
-    from lmm_vqa.hive import HIVE_FILE, PARTS
+    from lmm_vqa.hive import PARTS
     from lmm_vqa.levels import DEFAULT_LEVELS, FINE_LEVELS
     from lmm_vqa.scoring import ScorerConfig
 

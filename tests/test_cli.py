@@ -92,12 +92,12 @@ def test_missing_input_gets_an_error_row(checkpoint, tmp_path):
     (["--model", "./nope"], "./nope: no such folder"), (["--model", "/abs/nope"], "/abs/nope: no such folder"),
     (["--model", "a/b/c"], "no such folder"), (["--device", "cpu", "--devices", "cpu,cpu"], "cannot be used together")])
 def test_flags_are_checked_before_anything_loads(videos, tmp_path, capsys, monkeypatch, flags, message):
-    import lmm_vqa.scoring
+    import lmm_vqa.checkpoints
 
     def never(*args, **kwargs):
         raise AssertionError("the model was loaded before the flags were checked")
 
-    monkeypatch.setattr(lmm_vqa.scoring, "load_scorer", never)
+    monkeypatch.setattr(lmm_vqa.checkpoints, "load_scorer", never)
     assert main(["score", str(videos["h264"]), "--out", str(tmp_path / "r.csv"), *flags]) == 2
     assert message in capsys.readouterr().err
 
@@ -192,7 +192,7 @@ def test_no_model_uses_the_bundled_demo_model(videos, tmp_path, capsys):
     assert "DEMO model" in err and "synthetic" in err
     rows = read_rows(out)
     assert [r["status"] for r in rows] == ["ok", "ok"]
-    from lmm_vqa.scoring import demo_model_path, load_scorer
+    from lmm_vqa.checkpoints import demo_model_path, load_scorer
 
     demo = load_scorer(demo_model_path())  # the same model, loaded by its path
     for r in rows:
@@ -203,7 +203,8 @@ def test_no_model_uses_the_bundled_demo_model(videos, tmp_path, capsys):
 
 
 def test_demo_model_is_small_and_complete():
-    from lmm_vqa.scoring import SCORER_FILE, demo_model_path
+    from lmm_vqa.checkpoints import demo_model_path
+    from lmm_vqa.scoring import SCORER_FILE
 
     folder = demo_model_path()
     assert (folder / SCORER_FILE).is_file() and (folder / "model.safetensors").is_file()

@@ -26,7 +26,7 @@ def test_a_rendered_block_follows_its_results(tmp_path, monkeypatch):
 
 
 def test_the_demo_model_is_described_alike_everywhere():
-    from lmm_vqa.scoring import demo_notice
+    from lmm_vqa.checkpoints import demo_notice
 
     card = (ROOT / "lmm_vqa/demo_model/README.md").read_text()
     trained_on = re.search(r"^Trained on: (.+)$", card, re.M).group(1)

@@ -46,7 +46,7 @@ def test_qlora_trains_through_4bit_layers_and_its_folder_scores(tmp_path, checkp
     weights = load_file(out / "adapter_model.safetensors")
     assert any("lora_B" in k and "language_model" in k and w.abs().max() > 0 for k, w in weights.items())
 
-    from lmm_vqa.scoring import load_scorer
+    from lmm_vqa.checkpoints import load_scorer
 
     # the adapter was trained on a 4-bit base; the folder scores on the unquantised base like any adapter
     scorer = load_scorer(out, device="cuda")

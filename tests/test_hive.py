@@ -150,14 +150,14 @@ def _probs(scorer, frames):
 def test_dual_encoder_starts_as_the_global_view_model_and_fuses_local_views(checkpoint, family):
     from transformers import AutoProcessor
 
-    from lmm_vqa.adapters import load_model
+    from lmm_vqa.checkpoints import describe, load_model
     from lmm_vqa.scoring import Scorer, ScorerConfig
 
     folder = checkpoint(family)
     processor = AutoProcessor.from_pretrained(folder)
     frames = list(moving_pattern(3, 72, 100, seed=5))
-    plain = Scorer(load_model(folder, "cpu", torch.float32), processor, ScorerConfig(views="global"))
-    model = load_model(folder, "cpu", torch.float32)
+    plain = Scorer(load_model(describe(folder), "cpu", torch.float32), processor, ScorerConfig(views="global"))
+    model = load_model(describe(folder), "cpu", torch.float32)
     dual.attach_dual_encoder(model)
     hive = Scorer(model, processor, ScorerConfig(views="dual", local_views="grid:2", encoder="dual"))
     assert hive.prompt_for(hive.prompt_images(frames[:1])).count("image") == plain.prompt_for(
@@ -209,7 +209,7 @@ def test_dual_encoder_trains_two_encoders_and_its_folder_scores(tmp_path, checkp
     assert main(["score", str(synth_vdpve / "test"), "--model", str(out), "--out", str(csv), "--quiet"]) == 0
     rows = read_rows(csv)
     assert len(rows) == 21 and all(r["status"] == "ok" for r in rows)
-    from lmm_vqa.scoring import load_scorer
+    from lmm_vqa.checkpoints import load_scorer
 
     with pytest.raises(ValueError, match="needs views: dual"):
         load_scorer(out, device="cpu", views="global")
@@ -237,7 +237,7 @@ def test_dual_encoder_trains_on_other_families(tmp_path, checkpoint, synth_vdpve
     weights = load_file(out / "adapter_model.safetensors")
     assert any("hive_local" in k and "lora_A" in k for k in weights), "the local encoder's own LoRA"
     assert any(projector in k for k in weights) and any(k.endswith("hive_fusion.gate") for k in weights)
-    from lmm_vqa.scoring import load_scorer
+    from lmm_vqa.checkpoints import load_scorer
 
     row = load_scorer(out, device="cpu").score_video(sorted((synth_vdpve / "test").glob("*.mp4"))[0])
     assert row["status"] == "ok", row["error"]

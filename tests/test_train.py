@@ -129,7 +129,8 @@ def test_other_families_train_with_all_keyframes(tmp_path, checkpoint, synth_vdp
 def test_multi_token_levels_train_exactly(tmp_path, checkpoint, synth_vdpve):
     """Level words of several tokens: the training log-probabilities (prompt re-run with the word
     appended) equal scoring's (KV-cache continuation)."""
-    from lmm_vqa.scoring import level_word_logprobs, load_scorer
+    from lmm_vqa.checkpoints import load_scorer
+    from lmm_vqa.scoring import level_word_logprobs
 
     scorer = load_scorer(checkpoint("qwen2_vl", False), device="cpu")
     assert scorer.exact
@@ -184,7 +185,8 @@ def test_group_normalise_scales_the_std_with_the_mos():
 def test_training_scores_a_video_as_scoring_does(checkpoint, synth_vdpve):
     """frames_per_sample: all. The score the training losses see for a video, from the training data path
     (collate, prompt re-run without a cache), is the score `lmm-vqa score` gives it."""
-    from lmm_vqa.scoring import level_word_logprobs, load_scorer
+    from lmm_vqa.checkpoints import load_scorer
+    from lmm_vqa.scoring import level_word_logprobs
     from lmm_vqa.video import Sampling
 
     scorer = load_scorer(checkpoint("llava", False), device="cpu", frames="uniform:3", max_frames=3)

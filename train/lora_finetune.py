@@ -25,8 +25,8 @@ import torch
 
 from lmm_vqa import levels as lv
 from lmm_vqa import losses, metrics
-from lmm_vqa.adapters import (count_parameters, load_model, make_trainable, module_roles, quantization_config,
-                              torch_dtype)
+from lmm_vqa.adapters import count_parameters, make_trainable, module_roles, quantization_config
+from lmm_vqa.checkpoints import describe, load_model, torch_dtype
 from lmm_vqa.configs import load_config, save_config
 from lmm_vqa.dual import FUSION, attach_dual_encoder, inner_model
 from lmm_vqa.scoring import (SCORER_FILE, Scorer, ScorerConfig, inputs_to, level_word_logprobs,
@@ -551,11 +551,10 @@ def merge_adapter(adapter_dir: Path, merged_dir: Path, device: str) -> None:
     """The adapter folder as a plain checkpoint: LoRA merged into the base weights."""
     from transformers import AutoProcessor
 
-    from lmm_vqa.adapters import is_adapter_folder
-
-    if not is_adapter_folder(adapter_dir):  # trained without LoRA: the folder already holds full weights
+    ckpt = describe(adapter_dir)
+    if ckpt.kind != "adapter":  # trained without LoRA: the folder already holds full weights
         return
-    model = load_model(adapter_dir, "cpu", torch.float32).merge_and_unload()
+    model = load_model(ckpt, "cpu", torch.float32).merge_and_unload()
     model.save_pretrained(merged_dir)
     AutoProcessor.from_pretrained(adapter_dir).save_pretrained(merged_dir)
     (merged_dir / SCORER_FILE).write_text((adapter_dir / SCORER_FILE).read_text())
