@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from lmm_vqa.dual import FUSION, LOCAL_ENCODER, has_dual_encoder
+from lmm_vqa.dual import FUSION, LOCAL_ENCODER, has_dual_encoder, inner_model
 
 LORA_ALL_LINEAR = "all-linear"
 
@@ -28,15 +28,18 @@ class ModuleRoles:
 
 
 def module_roles(model) -> ModuleRoles:
+    """The model's parts by full module name, from its family's registry entry (a peft-wrapped model too)."""
+    from lmm_vqa.backbones import family_of
+
+    family = family_of(inner_model(model).config)
     names = {n for n, _ in model.named_modules()}
     prefix = "base_model.model." if any(n.startswith("base_model.model.") for n in names) else ""
-    vision = next((v for v in ("model.vision_tower", "model.visual") if prefix + v in names), None)
-    projector = next((p for p in ("model.multi_modal_projector", f"{vision}.merger") if prefix + p in names), None)
-    if vision is None or projector is None or prefix + "model.language_model" not in names:
-        raise ValueError(f"{type(model).__name__}: cannot find the vision tower, projector and language model "
-                         "(expected model.vision_tower or model.visual, model.multi_modal_projector or "
-                         "model.visual.merger, model.language_model)")
-    return ModuleRoles(vision, projector, "model.language_model", "lm_head")
+    roles = ModuleRoles(f"model.{family.vision}", f"model.{family.projector}", "model.language_model", "lm_head")
+    missing = [r for r in (roles.vision, roles.projector, roles.language) if prefix + r not in names]
+    if missing:
+        raise ValueError(f"{type(model).__name__} ({family.name} family): no module {missing}; the registry entry in "
+                         f"lmm_vqa/backbones/ does not match this model's layout")
+    return roles
 
 
 def linear_layers(model, under: str, names: list[str] | str = LORA_ALL_LINEAR, exclude: str | None = None) -> list[str]:

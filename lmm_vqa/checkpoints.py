@@ -121,8 +121,28 @@ def uses_dual_encoder(path) -> bool:
     return any(FUSION in name for name in config.get("modules_to_save") or [])
 
 
+def check_family(base: str) -> None:
+    """A local checkpoint whose config names a family lmm-vqa does not implement fails here, by name, with
+    the supported ones listed; not deep inside transformers (remote code is never run)."""
+    config_file = Path(base) / "config.json"
+    if config_file.is_file():
+        from types import SimpleNamespace
+
+        from lmm_vqa.backbones import family_of
+
+        config = json.loads(config_file.read_text())
+        family_of(SimpleNamespace(model_type=config.get("model_type"), architectures=config.get("architectures")))
+
+
 def describe(model: str | os.PathLike | None = None) -> Checkpoint:
-    """What `model` is (None: the bundled demo model); checks it exists or can be reached (`locate`)."""
+    """What `model` is (None: the bundled demo model); checks it exists or can be reached (`locate`),
+    and, for a local base model, that its family is supported."""
+    ckpt = _describe(model)
+    check_family(ckpt.base)
+    return ckpt
+
+
+def _describe(model) -> Checkpoint:
     path = str(demo_model_path()) if model is None else locate(model)
     folder = Path(path)
     if (folder / HIVE_FILE).is_file():

@@ -31,7 +31,6 @@ from torch import nn
 LOCAL_ENCODER = "hive_local"  # model.model.hive_local: {vision_tower, multi_modal_projector} | {visual}
 FUSION = "hive_fusion"  # model.model.hive_fusion: LocalGlobalFusion
 LOCAL_KEY = "local_views"  # inputs[LOCAL_KEY]: the image processor's output for the local views
-_ENCODER_PARTS = ("vision_tower", "multi_modal_projector", "visual")  # those the model has are copied
 _PER_IMAGE_ARGS = ("pixel_values", "image_sizes", "image_grid_thw", "batch_num_images")
 
 
@@ -77,7 +76,9 @@ def attach_dual_encoder(model) -> None:
     inner = inner_model(model)
     if hasattr(inner, FUSION):
         return
-    parts = [n for n in _ENCODER_PARTS if isinstance(getattr(inner, n, None), nn.Module)]
+    from lmm_vqa.backbones import family_of
+
+    parts = [n for n in family_of(inner.config).encoder_parts if isinstance(getattr(inner, n, None), nn.Module)]
     if not parts or not hasattr(inner, "get_image_features"):
         raise ValueError(f"{type(inner).__name__}: no vision tower / get_image_features to build a dual encoder on")
     local = nn.ModuleDict()

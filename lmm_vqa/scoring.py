@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from lmm_vqa import dual
+from lmm_vqa.backbones import family_of
 from lmm_vqa.levels import DEFAULT_LEVELS, LevelSet, pool_frames, score_from_probs
 from lmm_vqa.prompts import load_scoring_prompt
 from lmm_vqa.video import Frames, Sampling, load_frames
@@ -266,7 +267,7 @@ class Scorer:
         # Exact whole-word probabilities are needed when a word is several tokens or two words share
         # a first token; otherwise the first token's probability is already the word's.
         self.exact = any(len(ids) > 1 for ids in self.level_ids) or len(set(firsts)) < len(firsts)
-        self.mrope = hasattr(dual.inner_model(model), "rope_deltas")  # M-RoPE families keep their text offsets
+        self.mrope = family_of(dual.inner_model(model).config).mrope  # M-RoPE families keep their text offsets
         self.view_size_px, self.view_fill = view_geometry(processor, config)
         self._prep_stream = None  # CUDA stream for preprocessing, made on first use
         self._prompts = {}  # (images, question, answer prefix) -> rendered scoring prompt

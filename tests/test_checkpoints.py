@@ -33,3 +33,44 @@ def test_one_loading_path_for_every_kind(tmp_path, checkpoint, videos):
     assert abs(scores["adapter"]["score"] - scores["model"]["score"]) > 1e-3  # the adapter is on
     settings = run_settings(hive)
     assert set(settings["settings"]) == {"coarse", "fine"} and settings["model"] == str(hive.resolve())
+
+
+@pytest.mark.parametrize("family", sorted(__import__("lmm_vqa.backbones", fromlist=["BACKBONES"]).BACKBONES))
+def test_the_registry_knows_each_family_by_its_model_type(family, checkpoint):
+    from transformers import AutoConfig, AutoModelForImageTextToText
+
+    from lmm_vqa.adapters import module_roles
+    from lmm_vqa.backbones import BACKBONES, family_of
+
+    config = AutoConfig.from_pretrained(checkpoint(family))
+    assert family_of(config) is BACKBONES[family]
+    model = AutoModelForImageTextToText.from_config(config)
+    names = {n for n, _ in model.named_modules()}
+    roles = module_roles(model)
+    assert {roles.vision, roles.projector, roles.language} <= names
+    assert BACKBONES[family].mrope == hasattr(model.model, "rope_deltas")  # the registry matches the model
+
+
+def test_an_unsupported_family_is_named_with_what_is_supported():
+    from transformers import PretrainedConfig
+
+    from lmm_vqa.backbones import family_of
+
+    config = PretrainedConfig(architectures=["MPLUGOwl2LlamaForCausalLM"])
+    config.model_type = "mplug_owl2"
+    with pytest.raises(ValueError, match=r"'mplug_owl2' \(MPLUGOwl2LlamaForCausalLM\) is not a family.*llava"):
+        family_of(config)
+
+
+def test_a_checkpoint_of_an_unsupported_family_fails_before_loading(tmp_path, videos, capsys):
+    import json
+
+    from lmm_vqa.cli import main
+
+    folder = tmp_path / "one-align"  # Q-Align's format: mPLUG-Owl2, remote code for transformers 4.36
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"model_type": "mplug_owl2", "architectures":
+                                                    ["MPLUGOwl2LlamaForCausalLM"], "auto_map": {}}))
+    assert main(["score", str(videos["h264"]), "--model", str(folder), "--out", str(tmp_path / "r.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "'mplug_owl2'" in err and "not a family lmm-vqa supports" in err and "qwen2_vl" in err

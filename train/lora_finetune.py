@@ -26,6 +26,7 @@ import torch
 from lmm_vqa import levels as lv
 from lmm_vqa import losses, metrics
 from lmm_vqa.adapters import count_parameters, make_trainable, module_roles, quantization_config
+from lmm_vqa.backbones import family_of
 from lmm_vqa.checkpoints import describe, load_model, torch_dtype
 from lmm_vqa.configs import load_config, save_config
 from lmm_vqa.dual import FUSION, attach_dual_encoder, inner_model
@@ -407,7 +408,7 @@ def main(argv=None) -> dict:
     n_train, n_total = count_parameters(model)
     scorer_cfg = cfg.scorer_config()
     level_ids = resolve_level_tokens(processor.tokenizer, scorer_cfg.answer_prefix, levels.words)  # as scoring
-    mrope = hasattr(inner_model(model), "rope_deltas")
+    mrope = family_of(inner_model(model).config).mrope
     values = torch.tensor(levels.values, device=device)
 
     params = [p for p in model.parameters() if p.requires_grad]

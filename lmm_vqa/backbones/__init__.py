@@ -1,9 +1,11 @@
 """Backbone families: one module each, all of the same shape, registered in one dict.
 
-Scoring goes through `AutoProcessor` / `AutoModelForImageTextToText` and needs nothing
-family-specific; a family module says how a tiny offline checkpoint of that family is built
-(tokenizer style, special tokens, config, processor and chat template), so every registered
-family is tested the same way.
+The registry is the one place that knows a family at run time, looked up by a checkpoint's
+`config.model_type` (`family_of`): where its vision encoder and projector sit (LoRA targets, the
+dual encoder's copy, QLoRA's unquantised modules) and whether it uses M-RoPE. Loading goes through
+`AutoProcessor` / `AutoModelForImageTextToText`. A family module also says how a tiny offline
+checkpoint of that family is built (tokenizer style, special tokens, config, processor and chat
+template), so every registered family is tested the same way.
 """
 
 from __future__ import annotations
@@ -22,6 +24,16 @@ class Backbone:
     configure_tokenizer: Callable  # (tokenizer) -> None: bos/eos/pad and padding side
     build_tiny_config: Callable  # (tokenizer) -> PreTrainedConfig
     build_tiny_processor: Callable  # (tokenizer) -> ProcessorMixin with chat template
+    # --- run-time facts, under the task model's `model` (transformers 5 layout)
+    vision: str = "vision_tower"  # the vision encoder
+    projector: str = "multi_modal_projector"  # vision features -> the LM's width ("visual.merger": inside the tower)
+    mrope: bool = False  # M-RoPE (Qwen-VL): text positions continue past the vision grid, offsets in rope_deltas
+
+    @property
+    def encoder_parts(self) -> tuple[str, ...]:
+        """The top-level modules that make image features: the vision encoder, and the projector where
+        it is not inside the encoder."""
+        return tuple(dict.fromkeys([self.vision, self.projector.split(".")[0]]))
 
 
 from lmm_vqa.backbones import llava, llava_onevision, qwen2_vl  # noqa: E402
@@ -32,3 +44,14 @@ BACKBONES: dict[str, Backbone] = {
     "qwen2_vl": qwen2_vl.QWEN2_VL,
     "qwen2_5_vl": qwen2_vl.QWEN2_5_VL,
 }
+
+
+def family_of(config) -> Backbone:
+    """The registered family of a checkpoint's config (a PreTrainedConfig), by `model_type`."""
+    model_type = getattr(config, "model_type", None)
+    for backbone in BACKBONES.values():
+        if model_type in backbone.model_types:
+            return backbone
+    supported = sorted(t for b in BACKBONES.values() for t in b.model_types)
+    raise ValueError(f"model_type {model_type!r} ({', '.join(getattr(config, 'architectures', None) or ['?'])}) is "
+                     f"not a family lmm-vqa supports; supported model types: {', '.join(supported)}")

@@ -79,9 +79,11 @@ def _processor(tok, cls_name):
                chat_template=CHAT_TEMPLATE)
 
 
+# The vision tower ("visual") holds its own patch merger, which projects to the LM's width; M-RoPE.
+RUNTIME = dict(vision="visual", projector="visual.merger", mrope=True)
 QWEN2_VL = backbones.Backbone("qwen2_vl", ("qwen2_vl",), "Qwen/Qwen2-VL-7B-Instruct", "qwen", SPECIAL_TOKENS,
                               configure_tokenizer, build_tiny_config_2,
-                              lambda tok: _processor(tok, "Qwen2VLProcessor"))
+                              lambda tok: _processor(tok, "Qwen2VLProcessor"), **RUNTIME)
 QWEN2_5_VL = backbones.Backbone("qwen2_5_vl", ("qwen2_5_vl",), "Qwen/Qwen2.5-VL-7B-Instruct", "qwen",
                                 SPECIAL_TOKENS, configure_tokenizer, build_tiny_config_2_5,
-                                lambda tok: _processor(tok, "Qwen2_5_VLProcessor"))
+                                lambda tok: _processor(tok, "Qwen2_5_VLProcessor"), **RUNTIME)
