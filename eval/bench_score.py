@@ -188,22 +188,38 @@ def timeline(model, paths, batch_size, workers, device="cuda", cpu=False) -> dic
             "gaps_over_5ms": sum(g > 5e-3 for g in gaps), "largest_gaps_ms": sorted(round(g * 1e3, 1) for g in gaps)[-8:]}
 
 
-def scaling(model, paths, batch_size, workers) -> dict:
-    """1 GPU vs all GPUs through `--devices`' code path; steady-state rate from the first row to the
-    last (model loading excluded), and the wall time with loading."""
-    from lmm_vqa.sharding import score_sharded
+def scaling(model, paths, batch_size, workers, work) -> dict:
+    """1 GPU vs all GPUs through `lmm-vqa score --devices` (one rank per GPU, as torchrun would start them).
+    Steady state: the rows written to the ranks' part files, polled, from when every rank has written
+    its first row to the last row (model loading excluded); and the wall time with loading."""
+    from lmm_vqa.results import read_rows
+    from lmm_vqa.sharding import part_path
 
     out = {}
     for n in sorted({1, torch.cuda.device_count()}):
+        csv = work / f"scaling_{n}.csv"
+        for f in [csv, *(part_path(csv, r) for r in range(n))]:
+            f.unlink(missing_ok=True)
         start = time.perf_counter()
-        rows = []  # (arrival time, device, frames)
-        for row in score_sharded(paths, [f"cuda:{i}" for i in range(n)], {"model": str(model)}, batch_size, workers):
-            assert row["status"] == "ok", row["error"]
-            rows.append((time.perf_counter(), row["device"], row["num_frames"]))
-        # steady state: from when every device has delivered its first row
-        t0 = max(min(t for t, d, _ in rows if d == dev) for dev in {d for _, d, _ in rows})
-        after = [f for t, _, f in rows if t > t0]
-        out[n] = {"frames_s": sum(after) / (rows[-1][0] - t0), "wall_s": time.perf_counter() - start}
+        proc = subprocess.Popen([sys.executable, "-m", "lmm_vqa.cli", "score", *paths, "--model", str(model), "--out",
+                                 str(csv), "--quiet", "--devices", ",".join(f"cuda:{i}" for i in range(n)),
+                                 "--batch-size", str(batch_size), "--workers", str(workers)])
+        seen = []  # (time, rows per rank)
+        while proc.poll() is None:
+            counts = []
+            for r in range(n):
+                try:
+                    counts.append(sum(1 for _ in open(part_path(csv, r), "rb")))
+                except FileNotFoundError:
+                    counts.append(0)
+            seen.append((time.perf_counter(), counts))
+            time.sleep(0.1)
+        assert proc.returncode == 0, proc.returncode
+        rows = read_rows(csv)
+        frames_per_video = sum(int(r["num_frames"]) for r in rows) / len(rows)
+        t0, c0 = next((t, sum(c)) for t, c in seen if min(c) > 0)
+        t1, c1 = next((t, sum(c)) for t, c in seen if sum(c) == len(rows))
+        out[n] = {"frames_s": (c1 - c0) * frames_per_video / (t1 - t0), "wall_s": time.perf_counter() - start}
     return out
 
 
@@ -306,7 +322,7 @@ def main(argv=None):
                                                                              cpu=True)),
             "profile": ("end to end, profiled", lambda: profile(model, paths, args.batch_size, args.workers)),
             "scaling": ("scaling", lambda: scaling(model, prepare(work, args.scaling_videos)[1], args.batch_size,
-                                                   args.workers))}
+                                                   args.workers, work))}
     for key in args.rows:
         name, run = plan[key]
         if key in ("multi", "scaling") and n_gpu < 2:

@@ -83,6 +83,19 @@ def load_scorer_from_args(args):
     return load_scorer(device=args.device, **scorer_kwargs(args))
 
 
+def without_flag(argv: list[str], flag: str) -> list[str]:
+    """argv less `flag VALUE` / `flag=VALUE`."""
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == flag:
+            skip = True
+        elif not a.startswith(flag + "="):
+            out.append(a)
+    return out
+
+
 def check_flags(args) -> None:
     """Flag values that would fail only after the model has loaded (minutes for a 7B model) fail now."""
     for flag in ("batch_size", "workers", "max_frames", "max_new_tokens"):
@@ -126,30 +139,42 @@ def cmd_score(args) -> int:
     if not paths:
         print(f"error: no input videos found in {' '.join(args.inputs)}", file=sys.stderr)
         return 1
-    devices = None
-    if args.devices:
-        from lmm_vqa.sharding import resolve_devices
+    from lmm_vqa.sharding import launch_local, launched, resolve_devices, score_ranked
 
-        devices = resolve_devices(args.devices)
-    note_demo_model(args)
+    launch = launched()  # torchrun / accelerate launch: this process is one rank of several
+    if args.devices and launch:
+        raise ValueError("--devices starts its own processes: drop it when launching with torchrun or accelerate")
+    if args.devices:  # the same run as under torchrun, its ranks started here, one per device
+        return launch_local(without_flag(args.argv, "--devices"), resolve_devices(args.devices))
+    if launch is None or launch[0] == 0:
+        note_demo_model(args)
     load_kwargs = scorer_kwargs(args)
     overrides = {k: v for k, v in load_kwargs.items() if k not in ("model", "dtype")}
     words, extra = result_columns(args.model, **overrides)
+    settings = run_settings(args.model, **overrides)
+    if launch:
+        import torch
+
+        device = args.device or (f"cuda:{launch[2]}" if torch.cuda.is_available() else "cpu")
+
+        def score_share(share):
+            if not share:
+                return iter(())
+            from lmm_vqa.checkpoints import load_scorer
+
+            scorer = load_scorer(device=device, **load_kwargs)
+            return scorer.score_paths(share, batch_size=args.batch_size, num_workers=args.workers)
+
+        return score_ranked(paths, args.out, (words, extra), settings, args.overwrite, score_share, args.quiet)
     # The results file is checked (writable, same settings as the rows already in it) before the model loads.
-    with ResultWriter(args.out, words, extra, run_settings(args.model, **overrides), args.overwrite) as writer:
+    with ResultWriter(args.out, words, extra, settings, args.overwrite) as writer:
         todo = [p for p in paths if path_key(p) not in writer.done]
         if len(todo) < len(paths):
             print(f"resuming {args.out}: {len(paths) - len(todo)} of {len(paths)} inputs already scored",
                   file=sys.stderr)
         failed = scored = 0
         try:
-            if devices:  # the device processes load their own copies
-                from lmm_vqa.sharding import score_sharded
-
-                rows = score_sharded(todo, devices, load_kwargs, args.batch_size, args.workers, args.quiet)
-            else:
-                rows = load_scorer_from_args(args).score_paths(todo, batch_size=args.batch_size,
-                                                               num_workers=args.workers)
+            rows = load_scorer_from_args(args).score_paths(todo, batch_size=args.batch_size, num_workers=args.workers)
             bar = tqdm(total=len(todo), unit="video", desc="scoring", disable=args.quiet)
             for row in rows:
                 writer.write(row)
@@ -301,7 +326,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="discard the rows already in --out and start afresh (by default a rerun resumes, and "
                         "refuses when --out was written with other settings)")
     p.add_argument("--devices", help="score on several devices at once, one process each: 'all' (every GPU) or a "
-                                     "list such as cuda:0,cuda:1; rows are written as they finish")
+                                     "list such as cuda:0,cuda:1 (the same run as `torchrun --nproc-per-node N -m "
+                                     "lmm_vqa.cli score ...`); each writes OUT.rank<R>.jsonl, merged into OUT at the end")
     p.set_defaults(func=cmd_score)
 
     p = sub.add_parser("evaluate", help="challenge metrics of predictions against labels",
@@ -376,6 +402,7 @@ def main(argv=None) -> int:
         args = argparse.Namespace(func=cmd_train, args=argv[1:])
     else:
         args = build_parser().parse_args(argv)
+        args.argv = argv
     try:
         return args.func(args)
     except KeyboardInterrupt:

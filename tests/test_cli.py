@@ -278,3 +278,43 @@ def test_an_unexpected_error_is_one_line_not_a_traceback(monkeypatch, capsys):
     assert main(["score", "x.mp4"]) == 3
     err = capsys.readouterr().err
     assert "RuntimeError: something broke" in err and "LMM_VQA_DEBUG" in err and "Traceback" not in err
+
+
+def test_torchrun_ranks_score_their_shares_into_one_file(videos, checkpoint, tmp_path):
+    """The launch users already have: torchrun (as accelerate launch) starts one `lmm-vqa score` per rank;
+    two CPU ranks (gloo) here."""
+    import socket
+
+    model = str(checkpoint("llava"))
+    inputs = [str(videos[k]) for k in ("h264", "hevc", "vp9", "av1", "portrait")]
+    single, ranked = tmp_path / "single.csv", tmp_path / "ranked.csv"
+    assert main(["score", *inputs, "--model", model, "--out", str(single), "--quiet"]) == 0
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
+           "--master-port", str(port), "-m", "lmm_vqa.cli", "score", *inputs, "--model", model, "--out", str(ranked),
+           "--quiet"]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "5/5 scored, 0 failed" in result.stdout
+    a = {r["path"]: float(r["score"]) for r in read_rows(single)}
+    b = {r["path"]: float(r["score"]) for r in read_rows(ranked)}
+    assert a.keys() == b.keys() and all(abs(a[k] - b[k]) < 1e-5 for k in a)
+    assert not list(tmp_path.glob("ranked.csv.rank*")), "the part files are merged and removed"
+    assert json.loads((tmp_path / "ranked.csv.run.json").read_text())["model"] == model
+
+
+def test_ranks_of_an_interrupted_run_are_not_lost(videos, checkpoint, tmp_path):
+    """A part file left by a killed multi-process run is folded into the results on the rerun, not redone."""
+    model = str(checkpoint("llava"))
+    out = tmp_path / "r.csv"
+    assert main(["score", str(videos["h264"]), "--model", model, "--out", str(tmp_path / "one.jsonl"), "--quiet"]) == 0
+    row = read_rows(tmp_path / "one.jsonl")[0]
+    row["score"] = 4.321  # as that rank wrote it: a rerun must keep it, not score the video again
+    (tmp_path / "r.csv.rank1.jsonl").write_text(json.dumps(row) + "\n")
+    inputs = [str(videos[k]) for k in ("h264", "hevc", "vp9")]
+    assert main(["score", *inputs, "--model", model, "--out", str(out), "--quiet", "--devices", "cpu,cpu"]) == 0
+    rows = {r["path"]: r for r in read_rows(out)}
+    assert set(rows) == set(inputs) and float(rows[str(videos["h264"])]["score"]) == 4.321
+    assert not list(tmp_path.glob("r.csv.rank*"))
