@@ -206,10 +206,10 @@ def scaling(model, paths, batch_size, workers, work) -> dict:
                                  "--batch-size", str(batch_size), "--workers", str(workers)])
         seen = []  # (time, rows per rank)
         while proc.poll() is None:
-            counts = []
-            for r in range(n):
+            counts = []  # rows each rank has written (one device: no ranks, rows go to the csv itself)
+            for f in [part_path(csv, r) for r in range(n)] if n > 1 else [csv]:
                 try:
-                    counts.append(sum(1 for _ in open(part_path(csv, r), "rb")))
+                    counts.append(sum(1 for _ in open(f, "rb")) - (n == 1))
                 except FileNotFoundError:
                     counts.append(0)
             seen.append((time.perf_counter(), counts))
