@@ -218,7 +218,7 @@ def scaling(model, paths, batch_size, workers, work) -> dict:
         rows = read_rows(csv)
         frames_per_video = sum(int(r["num_frames"]) for r in rows) / len(rows)
         t0, c0 = next((t, sum(c)) for t, c in seen if min(c) > 0)
-        # the last poll with the most rows (the parts are merged and removed right after the last row)
+        # the first poll that saw every row (the parts are merged and removed right after the last row)
         t1, c1 = max(((t, sum(c)) for t, c in seen), key=lambda tc: (tc[1], -tc[0]))
         out[n] = {"frames_s": (c1 - c0) * frames_per_video / (t1 - t0), "wall_s": time.perf_counter() - start}
     return out
