@@ -79,6 +79,9 @@ def score_ranked(paths: list[str], out, columns: tuple, settings: dict, overwrit
         if rank == 0:
             try:
                 with ResultWriter(out, *columns, settings, overwrite) as writer:
+                    if overwrite:  # an earlier run's parts go with its rows
+                        for part in Path(out).parent.glob(Path(out).name + ".rank*.jsonl"):
+                            part.unlink()
                     _fold_parts(writer, out, errors=False)
             except ValueError as e:
                 refusal = [str(e)]

@@ -318,3 +318,8 @@ def test_ranks_of_an_interrupted_run_are_not_lost(videos, checkpoint, tmp_path):
     rows = {r["path"]: r for r in read_rows(out)}
     assert set(rows) == set(inputs) and float(rows[str(videos["h264"])]["score"]) == 4.321
     assert not list(tmp_path.glob("r.csv.rank*"))
+    # with --overwrite an earlier run's parts are discarded with its rows
+    (tmp_path / "r.csv.rank1.jsonl").write_text(json.dumps(row) + "\n")
+    assert main(["score", *inputs, "--model", model, "--out", str(out), "--quiet", "--devices", "cpu,cpu",
+                 "--overwrite"]) == 0
+    assert float({r["path"]: r for r in read_rows(out)}[str(videos["h264"])]["score"]) != 4.321
