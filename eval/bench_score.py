@@ -62,12 +62,13 @@ def build_hive(model: Path, work: Path) -> Path:
     return hive
 
 
-def end_to_end(model, paths, batch_size, workers, device="cuda", in_flight=True) -> dict:
+def end_to_end(model, paths, batch_size, workers, device="cuda", in_flight=True, compile="off") -> dict:
     """`lmm-vqa score`'s code path. in_flight=False: each batch is waited for as soon as it is
-    launched (no next batch prepared meanwhile), to show what keeping one batch in flight buys."""
+    launched (no next batch prepared meanwhile), to show what keeping one batch in flight buys.
+    compile="on": the language model under torch.compile; the warm-up (2 videos) then includes it."""
     from lmm_vqa.checkpoints import load_scorer
 
-    scorer = load_scorer(model, device=device)
+    scorer = load_scorer(model, device=device, compile=compile)
     if not in_flight:
         start_now = scorer.start_level_probs
 
@@ -76,16 +77,18 @@ def end_to_end(model, paths, batch_size, workers, device="cuda", in_flight=True)
             return lambda: probs
 
         scorer.start_level_probs = start_and_wait
+    start = time.perf_counter()
     list(scorer.score_paths(paths[:2], batch_size=batch_size, num_workers=workers))  # warm-up
     torch.cuda.synchronize()
+    warmup = time.perf_counter() - start
     torch.cuda.reset_peak_memory_stats()
     start = time.perf_counter()
     rows = list(scorer.score_paths(paths, batch_size=batch_size, num_workers=workers))
     seconds = time.perf_counter() - start
     frames = sum(r.get("num_frames", 0) for r in rows)
     assert all(r["status"] == "ok" for r in rows), [r["error"] for r in rows if r["status"] != "ok"]
-    out = {"videos_s": len(rows) / seconds, "frames_s": frames / seconds,
-           "mem_gib": torch.cuda.max_memory_allocated() / 2 ** 30}
+    out = {"videos_s": len(rows) / seconds, "frames_s": frames / seconds, "warmup_s": warmup,
+           "mem_gib": torch.cuda.max_memory_allocated() / 2 ** 30, "scores": [r["score"] for r in rows]}
     del scorer
     torch.cuda.empty_cache()
     return out
@@ -99,7 +102,7 @@ def profile(model, paths, batch_size, workers) -> dict:
 
     from lmm_vqa.checkpoints import load_scorer
 
-    scorer = load_scorer(model, device="cuda")
+    scorer = load_scorer(model, device="cuda", compile="off")
     spent = {"views": 0.0, "preprocess": 0.0, "forward": 0.0}
 
     def timed(name, fn):
@@ -153,7 +156,7 @@ def timeline(model, paths, batch_size, workers, device="cuda", cpu=False) -> dic
 
     from lmm_vqa.checkpoints import load_scorer
 
-    scorer = load_scorer(model, device=device)
+    scorer = load_scorer(model, device=device, compile="off")
     list(scorer.score_paths(paths[:2], batch_size=batch_size, num_workers=workers))  # warm-up
     activities = [ProfilerActivity.CUDA] + ([ProfilerActivity.CPU] if cpu else [])
     with torch_profile(activities=activities) as prof:
@@ -228,7 +231,7 @@ def model_only(model, paths, batch_sizes) -> dict:
     """Pre-decoded, pre-processed tensors on the GPU; forward with last-position logits only."""
     from lmm_vqa.checkpoints import load_scorer
 
-    scorer = load_scorer(model, device="cuda")
+    scorer = load_scorer(model, device="cuda", compile="off")
     frames = [f for p in paths[:4] for f in scorer.load(p).frames]
     best = {}
     for b in batch_sizes:
@@ -255,7 +258,7 @@ def naive(model, paths, num_frames=40) -> dict:
 
     from lmm_vqa.checkpoints import load_scorer
 
-    scorer = load_scorer(model, device="cuda")
+    scorer = load_scorer(model, device="cuda", compile="off")
     net, processor = scorer.model, AutoProcessor.from_pretrained(model)
     frames = [f for p in paths[:4] for f in scorer.load(p).frames][:num_frames]
     text = scorer.render_prompt(1)
@@ -300,7 +303,7 @@ def main(argv=None):
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--workers", type=int, default=8)
     p.add_argument("--rows", nargs="*", default=["ceiling", "e2e", "naive", "hive", "multi"],
-                   choices=["ceiling", "e2e", "e2e_serial", "timeline", "timeline_cpu", "naive", "hive", "multi", "profile", "scaling"])
+                   choices=["ceiling", "e2e", "e2e_compiled", "e2e_serial", "timeline", "timeline_cpu", "naive", "hive", "multi", "profile", "scaling"])
     p.add_argument("--scaling-videos", type=int, default=96, help="videos for the scaling rows")
     p.add_argument("--record", help="result file, named after the benchmark it records (default "
                                     "eval/results/score_throughput.json)")
@@ -311,6 +314,8 @@ def main(argv=None):
     n_gpu = torch.cuda.device_count()
     plan = {"ceiling": ("model only", lambda: model_only(model, paths, [8, 16, 32, 64])),
             "e2e": ("end to end", lambda: end_to_end(model, paths, args.batch_size, args.workers)),
+            "e2e_compiled": ("end to end, compiled", lambda: end_to_end(model, paths, args.batch_size, args.workers,
+                                                                        compile="on")),
             "e2e_serial": ("end to end, serial", lambda: end_to_end(model, paths, args.batch_size, args.workers,
                                                                     in_flight=False)),
             "naive": ("naive loop", lambda: naive(model, paths)),
@@ -342,6 +347,12 @@ def main(argv=None):
             continue
         print(f"{name:<26}{r.get('videos_s', float('nan')):>10.2f}{r['frames_s']:>10.1f}"
               f"{100 * r['frames_s'] / ceiling:>10.0f}%{r.get('mem_gib', float('nan')):>9.1f}")
+    if "end to end" in rows and "end to end, compiled" in rows:
+        eager, compiled = (np.array(rows[k]["scores"]) for k in ("end to end", "end to end, compiled"))
+        rows["end to end, compiled"]["max_score_diff_vs_eager"] = float(np.abs(eager - compiled).max())
+        print(f"compiled vs eager, largest score difference (1-5 scale): "
+              f"{rows['end to end, compiled']['max_score_diff_vs_eager']:.4f}; warm-up (2 videos) "
+              f"{rows['end to end, compiled']['warmup_s']:.1f} s compiled, {rows['end to end']['warmup_s']:.1f} s eager")
     if "model only" in rows:
         print(f"model-only frames/s by batch size: { {k: round(v, 1) for k, v in rows['model only']['all'].items()} }")
     if "end to end, profiled" in rows:

@@ -3,13 +3,14 @@
 #                                     the QLoRA GPU test, then the 7B fine-tuning cost (LoRA and QLoRA)
 #   bash eval/gpu_session4.sh qlora   the QLoRA GPU test alone (carries .whl_train)
 #   bash eval/gpu_session4.sh scaling  on 2 H200s (carries .whl_score): --devices, 1 GPU against 2
+#   bash eval/gpu_session4.sh compile  (carries .whl_score) eager vs compiled scoring, and the compile cache
 #   bash eval/gpu_session4.sh score   carry .whl_score (av, decord): bf16/fp32 agreement on every family,
 #                                     then the 7B scoring throughput
 # The wheels: `pip download --no-deps --only-binary=:all: --python-version 3.12 ...` (see the device README).
 # Results land in $OUT; copy them into eval/results/ and run `python eval/render_benchmarks.py`.
 OUT=${OUT:-/tmp/out}; mkdir -p $OUT
 set -x
-WHL=.whl_$1; [ "$1" = qlora ] && WHL=.whl_train; [ "$1" = scaling ] && WHL=.whl_score
+WHL=.whl_$1; [ "$1" = qlora ] && WHL=.whl_train; [ "$1" = scaling ] || [ "$1" = compile ] && WHL=.whl_score
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site $WHL/*.whl || exit
 export PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1
 python3 -m pip install -q --no-deps --no-build-isolation -e . > /dev/null || exit
@@ -27,4 +28,16 @@ elif [ "$1" = score ]; then
     > $OUT/dtype.log 2>&1; tail -n 12 $OUT/dtype.log
   timeout 420 python3 eval/bench_score.py --work /tmp/bench --videos 24 --rows ceiling e2e naive hive \
     --record $OUT/score_throughput.json > $OUT/score.log 2>&1; tail -n 12 $OUT/score.log
+fi
+# torch.compile of the language model (lmm_vqa/compilation.py): eager and compiled end to end, scores
+# compared; then the CLI twice in fresh processes, to see Inductor's on-disk cache spare the second warm-up.
+if [ "$1" = compile ]; then
+  timeout 400 python3 eval/bench_score.py --work /tmp/bench --videos 24 --rows ceiling e2e e2e_compiled \
+    --record $OUT/score_compiled.json > $OUT/compiled.log 2>&1; tail -n 9 $OUT/compiled.log
+  for run in 1 2; do
+    SECONDS=0
+    python3 -m lmm_vqa.cli score /tmp/bench/videos/v000.mp4 /tmp/bench/videos/v001.mp4 --model /tmp/bench/llava_7b_random \
+      --out /tmp/cache_run$run.csv --quiet --compile on > /dev/null 2>&1
+    echo "CLI run $run with --compile on (2 videos, loading included): ${SECONDS} s" | tee -a $OUT/compiled.log
+  done
 fi

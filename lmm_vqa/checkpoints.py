@@ -255,9 +255,10 @@ def load_model(ckpt: Checkpoint, device: str, dtype):
 
 
 def load_scorer(model: str | os.PathLike | None = None, device: str | None = None, dtype: str | None = None,
-                **overrides):
+                compile: str | bool | None = None, **overrides):
     """A Scorer for `model` (folder, hub id or `demo`; None: the bundled demo model): the network, its
-    processor and its scorer.json under `overrides` (ScorerConfig fields). A HIVE folder gives a HiveScorer."""
+    processor and its scorer.json under `overrides` (ScorerConfig fields). A HIVE folder gives a HiveScorer.
+    `compile`: auto (on for CUDA) | on | off, torch.compile of the language model (compilation.py)."""
     from transformers import AutoProcessor
 
     from lmm_vqa.hive import HiveScorer
@@ -267,6 +268,10 @@ def load_scorer(model: str | os.PathLike | None = None, device: str | None = Non
     device = check_device(device)
     configs = scorer_configs(ckpt, **overrides)
     net = load_model(ckpt, device, torch_dtype(dtype, device))
+    from lmm_vqa import compilation
+
+    if compilation.resolve(compile, device):
+        compilation.compile_language_model(net)
     processor = AutoProcessor.from_pretrained(next(iter(ckpt.scorer_folders.values())) or ckpt.path)
     if ckpt.kind == "hive":
         return HiveScorer(net, processor, configs, ckpt.fusion_weights, name=ckpt.path)

@@ -61,6 +61,8 @@ def add_scorer_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--prompt", help="a prompt name from prompts/ or a prompt file")
     p.add_argument("--device", help="cuda, cuda:1, cpu, ... (default: cuda if available)")
     p.add_argument("--dtype", choices=["bf16", "fp16", "fp32"], help="default: bf16 on GPU, fp32 on CPU")
+    p.add_argument("--compile", choices=["auto", "on", "off"], default="auto",
+                   help="torch.compile the language model: auto (default) = on for CUDA, off on CPU")
 
 
 def scorer_kwargs(args) -> dict:
@@ -80,7 +82,7 @@ def note_demo_model(args) -> None:
 def load_scorer_from_args(args):
     from lmm_vqa.checkpoints import load_scorer
 
-    return load_scorer(device=args.device, **scorer_kwargs(args))
+    return load_scorer(device=args.device, compile=args.compile, **scorer_kwargs(args))
 
 
 def without_flag(argv: list[str], flag: str) -> list[str]:
@@ -162,7 +164,7 @@ def cmd_score(args) -> int:
                 return iter(())
             from lmm_vqa.checkpoints import load_scorer
 
-            scorer = load_scorer(device=device, **load_kwargs)
+            scorer = load_scorer(device=device, compile=args.compile, **load_kwargs)
             return scorer.score_paths(share, batch_size=args.batch_size, num_workers=args.workers)
 
         return score_ranked(paths, args.out, (words, extra), settings, args.overwrite, score_share, args.quiet)

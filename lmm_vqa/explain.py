@@ -14,7 +14,7 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from lmm_vqa import dual
+from lmm_vqa import compilation, dual
 from lmm_vqa.prompts import read_prompt
 from lmm_vqa.scoring import prompt_placeholders
 
@@ -84,7 +84,7 @@ class Chat:
         def run():
             try:
                 with torch.no_grad(), scorer.answering(), _adapter_context(scorer.model, self.adapter), \
-                        dual.feeding(scorer.model, local):
+                        dual.feeding(scorer.model, local), compilation.eager(scorer.model):
                     scorer.model.generate(**kwargs)
             except Exception as e:  # re-raised in the caller's thread below
                 errors.append(e)

@@ -196,3 +196,31 @@ def test_scores_equal_a_forward_pass_written_out_by_hand(checkpoint, videos):
     assert len(frames) == 3 and row["num_frames"] == 3
     assert row["score"] == pytest.approx(want, abs=1e-5)
     assert [row[f"p_{w}"] for w in DEFAULT_LEVELS.words] == pytest.approx(np.mean(probs, 0), abs=1e-5)
+
+
+def test_compiled_scoring_agrees_with_eager(checkpoint, videos, tmp_path, monkeypatch):
+    """torch.compile of the language model (on by default on a GPU) keeps the scores' meaning; here with
+    Inductor's CPU backend, and one graph for every batch shape (dynamic)."""
+    import torch._dynamo
+
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))
+    paths = [videos[k] for k in ("h264", "odd_size", "portrait", "image")]
+    from lmm_vqa.explain import GenerationSettings, start_chat
+
+    # several-token level words: the compiled model also continues from the prompt's KV cache
+    eager = load_scorer(checkpoint("llava", False), frames="fps:5", max_frames=3, compile="off")
+    compiled = load_scorer(checkpoint("llava", False), frames="fps:5", max_frames=3, compile="on")
+    assert compiled.exact
+    torch._dynamo.reset()
+    ref = [r["score"] for r in eager.score_paths(paths, batch_size=4)]
+    for bs in (4, 3):  # batch shapes vary: a short last batch must not fail or change scores
+        got = [r["score"] for r in compiled.score_paths(paths, batch_size=bs)]
+        np.testing.assert_allclose(got, ref, atol=1e-4)
+    answers = [start_chat(s, videos["h264"], GenerationSettings(max_new_tokens=6)).ask("q") for s in (eager, compiled)]
+    assert answers[0] == answers[1]  # explain runs the language model eagerly, and gives the same answer
+
+    def is_compiled(scorer):
+        return hasattr(scorer.model.model.language_model.forward, "_torchdynamo_orig_callable")
+
+    assert is_compiled(compiled) and not is_compiled(eager)
+    assert not is_compiled(load_scorer(checkpoint("llava"))), "compile is off by default on a CPU"
