@@ -258,7 +258,7 @@ def load_scorer(model: str | os.PathLike | None = None, device: str | None = Non
                 compile: str | bool | None = None, **overrides):
     """A Scorer for `model` (folder, hub id or `demo`; None: the bundled demo model): the network, its
     processor and its scorer.json under `overrides` (ScorerConfig fields). A HIVE folder gives a HiveScorer.
-    `compile`: auto (on for CUDA) | on | off, torch.compile of the language model (compilation.py)."""
+    `compile`: auto (off for now) | on | off, torch.compile of the language model (compilation.py)."""
     from transformers import AutoProcessor
 
     from lmm_vqa.hive import HiveScorer

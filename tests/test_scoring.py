@@ -199,8 +199,8 @@ def test_scores_equal_a_forward_pass_written_out_by_hand(checkpoint, videos):
 
 
 def test_compiled_scoring_agrees_with_eager(checkpoint, videos, tmp_path, monkeypatch):
-    """torch.compile of the language model (on by default on a GPU) keeps the scores' meaning; here with
-    Inductor's CPU backend, and one graph for every batch shape (dynamic)."""
+    """torch.compile of the language model (--compile on) keeps the scores' meaning; here with Inductor's
+    CPU backend in fp32, and one graph for every batch shape (dynamic)."""
     import torch._dynamo
 
     monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))
@@ -223,4 +223,4 @@ def test_compiled_scoring_agrees_with_eager(checkpoint, videos, tmp_path, monkey
         return hasattr(scorer.model.model.language_model.forward, "_torchdynamo_orig_callable")
 
     assert is_compiled(compiled) and not is_compiled(eager)
-    assert not is_compiled(load_scorer(checkpoint("llava"))), "compile is off by default on a CPU"
+    assert not is_compiled(load_scorer(checkpoint("llava"))), "compile is opt-in"
