@@ -164,11 +164,16 @@ def scorer_configs(ckpt: Checkpoint, **overrides) -> dict:
     return {part: ScorerConfig.load(folder or None, **overrides) for part, folder in ckpt.scorer_folders.items()}
 
 
+def _as_checkpoint(model) -> Checkpoint:
+    """`model` described, unless it already is a Checkpoint (a hub id is then not looked up again)."""
+    return model if isinstance(model, Checkpoint) else describe(model)
+
+
 def run_settings(model=None, **overrides) -> dict:
     """What the scores of a run depend on, known without loading the model: the checkpoint and its
     resolved scoring settings; for a HIVE folder, both parts' settings and the fusion weights. A results
-    file records this, and a resumed run must match it."""
-    ckpt = describe(model)
+    file records this, and a resumed run must match it. `model`: as for describe, or a Checkpoint."""
+    ckpt = _as_checkpoint(model)
     configs = {part: asdict(c) for part, c in scorer_configs(ckpt, **overrides).items()}
     if ckpt.kind == "hive":
         return {"model": ckpt.identity, "settings": configs, "fusion_weights": ckpt.fusion_weights}
@@ -180,7 +185,7 @@ def result_columns(model=None, **overrides) -> tuple[tuple[str, ...], tuple[str,
     from lmm_vqa.hive import HiveScorer
     from lmm_vqa.levels import LevelSet
 
-    ckpt = describe(model)
+    ckpt = _as_checkpoint(model)
     configs = scorer_configs(ckpt, **overrides)
     if ckpt.kind == "hive":
         return LevelSet.from_json(configs["coarse"].levels).words, HiveScorer.extra_columns
@@ -256,21 +261,20 @@ def load_model(ckpt: Checkpoint, device: str, dtype):
 
 def load_scorer(model: str | os.PathLike | None = None, device: str | None = None, dtype: str | None = None,
                 compile: str | bool | None = None, **overrides):
-    """A Scorer for `model` (folder, hub id or `demo`; None: the bundled demo model): the network, its
-    processor and its scorer.json under `overrides` (ScorerConfig fields). A HIVE folder gives a HiveScorer.
-    `compile`: auto (off for now) | on | off, torch.compile of the language model (compilation.py)."""
+    """A Scorer for `model` (folder, hub id or `demo`; None: the bundled demo model; or a Checkpoint): the
+    network, its processor and its scorer.json under `overrides` (ScorerConfig fields). A HIVE folder gives
+    a HiveScorer. `compile`: auto (off for now) | on | off, torch.compile of the language model."""
     from transformers import AutoProcessor
 
+    from lmm_vqa import compilation
     from lmm_vqa.hive import HiveScorer
     from lmm_vqa.scoring import Scorer
 
-    ckpt = describe(model)
+    ckpt = _as_checkpoint(model)
     device = check_device(device)
     configs = scorer_configs(ckpt, **overrides)
     net = load_model(ckpt, device, torch_dtype(dtype, device))
-    from lmm_vqa import compilation
-
-    if compilation.resolve(compile, device):
+    if compilation.resolve(compile):
         compilation.compile_language_model(net)
     processor = AutoProcessor.from_pretrained(next(iter(ckpt.scorer_folders.values())) or ckpt.path)
     if ckpt.kind == "hive":

@@ -132,8 +132,8 @@ def quiet_libraries() -> None:
 def cmd_score(args) -> int:
     from tqdm import tqdm
 
+    from lmm_vqa.checkpoints import describe, load_scorer, result_columns, run_settings
     from lmm_vqa.results import ResultWriter, path_key
-    from lmm_vqa.checkpoints import result_columns, run_settings
 
     check_flags(args)
     if args.quiet:
@@ -151,10 +151,10 @@ def cmd_score(args) -> int:
         return launch_local(without_flag(args.argv, "--devices"), resolve_devices(args.devices))
     if launch is None or launch[0] == 0:
         note_demo_model(args)
-    load_kwargs = scorer_kwargs(args)
+    load_kwargs = {**scorer_kwargs(args), "model": describe(args.model)}  # found (or looked up) once
     overrides = {k: v for k, v in load_kwargs.items() if k not in ("model", "dtype")}
-    words, extra = result_columns(args.model, **overrides)
-    settings = run_settings(args.model, **overrides)
+    words, extra = result_columns(load_kwargs["model"], **overrides)
+    settings = run_settings(load_kwargs["model"], **overrides)
     if launch:
         import torch
 
@@ -163,8 +163,6 @@ def cmd_score(args) -> int:
         def score_share(share):
             if not share:
                 return iter(())
-            from lmm_vqa.checkpoints import load_scorer
-
             scorer = load_scorer(device=device, compile=args.compile, **load_kwargs)
             return scorer.score_paths(share, batch_size=args.batch_size, num_workers=args.workers)
 
@@ -177,7 +175,8 @@ def cmd_score(args) -> int:
                   file=sys.stderr)
         failed = scored = 0
         try:
-            rows = load_scorer_from_args(args).score_paths(todo, batch_size=args.batch_size, num_workers=args.workers)
+            scorer = load_scorer(device=args.device, compile=args.compile, **load_kwargs)
+            rows = scorer.score_paths(todo, batch_size=args.batch_size, num_workers=args.workers)
             bar = tqdm(total=len(todo), unit="video", desc="scoring", disable=args.quiet)
             for row in rows:
                 writer.write(row)

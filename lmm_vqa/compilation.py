@@ -22,7 +22,7 @@ def cache_dir() -> Path:
     return Path(os.environ.get("TORCHINDUCTOR_CACHE_DIR", Path.home() / ".cache" / "lmm-vqa" / "inductor"))
 
 
-def resolve(compile: str | bool | None, device: str) -> bool:
+def resolve(compile: str | bool | None) -> bool:
     """auto (None): off for now, on every device (see the module docstring); on | off."""
     if compile in (None, "auto"):
         return False
@@ -52,11 +52,11 @@ def eager(model):
     from lmm_vqa.dual import inner_model
 
     lm = inner_model(model).language_model
-    compiled = lm.__dict__.get("forward") if hasattr(lm, "_eager_forward") else None
-    if compiled is not None:
-        lm.forward = lm._eager_forward
+    if not hasattr(lm, "_eager_forward"):  # not compiled
+        yield
+        return
+    compiled, lm.forward = lm.forward, lm._eager_forward
     try:
         yield
     finally:
-        if compiled is not None:
-            lm.forward = compiled
+        lm.forward = compiled

@@ -97,9 +97,9 @@ class ResultWriter:
         self.file = open(self.path, "a", newline="")
 
     def _check_settings(self, settings: dict | None, num_kept: int) -> None:
-        record = record_path(self.path)
         if settings is None:
             return
+        record = record_path(self.path)
         if not record.is_file():
             print(f"warning: {self.path} has no record of the settings its {num_kept} scored rows were made with "
                   f"({record.name}); resuming as if they were this run's", file=sys.stderr)

@@ -49,12 +49,17 @@ def resolve_devices(spec: str) -> list[str]:
     return devices
 
 
+def _parts_on_disk(out) -> list[Path]:
+    """Every rank's part file of `out` there is, this run's or an earlier one's."""
+    return sorted(Path(out).parent.glob(Path(out).name + ".rank*.jsonl"))
+
+
 def _fold_parts(writer, out, errors: bool) -> None:
     """Rows of the ranks' part files go into the results file, and the parts go: at the end of a run all
     of them; at the start, what an interrupted run scored (`errors=False`: its failures are retried)."""
     from lmm_vqa.results import path_key, read_rows
 
-    for part in sorted(Path(out).parent.glob(Path(out).name + ".rank*.jsonl")):
+    for part in _parts_on_disk(out):
         for row in read_rows(part):
             if (errors or row.get("status") == "ok") and path_key(row["path"]) not in writer.done:
                 writer.write(row)
@@ -80,7 +85,7 @@ def score_ranked(paths: list[str], out, columns: tuple, settings: dict, overwrit
             try:
                 with ResultWriter(out, *columns, settings, overwrite) as writer:
                     if overwrite:  # an earlier run's parts go with its rows
-                        for part in Path(out).parent.glob(Path(out).name + ".rank*.jsonl"):
+                        for part in _parts_on_disk(out):
                             part.unlink()
                     _fold_parts(writer, out, errors=False)
             except ValueError as e:
@@ -97,13 +102,16 @@ def score_ranked(paths: list[str], out, columns: tuple, settings: dict, overwrit
         share = todo[rank::world]
         parts = [part_path(out, r) for r in range(world)]
         bar = tqdm(total=len(todo), unit="video", desc=f"scoring on {world} processes", disable=quiet or rank != 0)
+        polled = 0.0
         with ResultWriter(parts[rank], *columns, overwrite=True) as writer:
             for row in score_share(share):
                 writer.write(row)
                 if row["status"] != "ok":
                     bar.write(f"failed: {row['path']}: {row['error']}")
-                bar.n = sum(_lines(p) for p in parts)  # every rank's rows so far
-                bar.refresh()
+                if rank == 0 and not quiet and time.monotonic() - polled > 1:  # reading every part: once a second
+                    polled = time.monotonic()
+                    bar.n = sum(_lines(p) for p in parts)  # every rank's rows so far
+                    bar.refresh()
         dist.barrier()  # every part is complete
         if rank != 0:
             return 0
