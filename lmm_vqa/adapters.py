@@ -21,9 +21,9 @@ LORA_ALL_LINEAR = "all-linear"
 class ModuleRoles:
     """Dotted module names of the parts of an image-text model (transformers 5 layout)."""
 
-    vision: str  # model.vision_tower (LLaVA family) | model.visual (Qwen-VL)
-    projector: str  # model.multi_modal_projector | model.visual.merger (inside the vision tower)
-    language: str  # model.language_model
+    vision: str  # model.vision_tower (LLaVA family) | model.visual (Qwen-VL) | model.vision_model (mPLUG-Owl2)
+    projector: str  # model.multi_modal_projector | model.visual.merger (inside the vision tower) | model.visual_abstractor
+    language: str  # model.language_model | model.layers (mPLUG-Owl2)
     head: str  # lm_head
 
 
@@ -34,7 +34,7 @@ def module_roles(model) -> ModuleRoles:
     family = family_of(inner_model(model).config)
     names = {n for n, _ in model.named_modules()}
     prefix = "base_model.model." if any(n.startswith("base_model.model.") for n in names) else ""
-    roles = ModuleRoles(f"model.{family.vision}", f"model.{family.projector}", "model.language_model", "lm_head")
+    roles = ModuleRoles(f"model.{family.vision}", f"model.{family.projector}", f"model.{family.language}", "lm_head")
     missing = [r for r in (roles.vision, roles.projector, roles.language) if prefix + r not in names]
     if missing:
         raise ValueError(f"{type(model).__name__} ({family.name} family): no module {missing}; the registry entry in "

@@ -234,19 +234,45 @@ def torch_dtype(name: str | None, device: str):
     return getattr(torch, _DTYPES[name])
 
 
+def from_pretrained(base: str, **kwargs):
+    """AutoModelForImageTextToText.from_pretrained with lmm-vqa's own families registered, and strict:
+    weights that do not fit the architecture (keys missing or unexpected, e.g. a config that says
+    mplug_owl2 over another model's weights) are an error naming them, not a randomly filled model.
+    `.bin` weights load with weights_only=True; a pickle that would run code is refused."""
+    from transformers import AutoModelForImageTextToText
+
+    from lmm_vqa import models
+
+    models.register()
+    try:
+        net, info = AutoModelForImageTextToText.from_pretrained(base, output_loading_info=True, **kwargs)
+    except OSError as e:
+        raise ValueError(f"cannot load model {base!r}: {e}") from None
+    except Exception as e:  # torch.load(weights_only=True) refusing a pickle that is not plain tensors
+        if "weights_only" in str(e) or "Unsupported global" in str(e):
+            raise ValueError(f"{base}: its .bin weights are a pickle holding more than tensors, which could run "
+                             f"code when loaded; refused (convert them to safetensors from a trusted copy)") from None
+        raise
+    bad = {k: sorted(info.get(k) or ()) for k in ("missing_keys", "unexpected_keys", "mismatched_keys")}
+    if any(bad.values()):
+        listed = "; ".join(f"{k.replace('_', ' ')} ({len(v)}): {', '.join(map(str, v[:6]))}{' ...' if len(v) > 6 else ''}"
+                           for k, v in bad.items() if v)
+        raise ValueError(f"{base}: the weights do not match the {type(net).__name__} its config.json describes: "
+                         f"{listed}")
+    return net
+
+
 def load_model(ckpt: Checkpoint, device: str, dtype):
     """The checkpoint's network, eval mode, on `device`: the base model, then its adapter(s) (a HIVE
     folder's two on one base), with the dual encoder attached first where an adapter holds one."""
-    from transformers import AutoModelForImageTextToText
-
     from lmm_vqa.dual import attach_dual_encoder
 
     base = locate(ckpt.base, "the base model") if ckpt.kind != "model" else ckpt.base
     try:
-        net = AutoModelForImageTextToText.from_pretrained(base, dtype=dtype, attn_implementation="sdpa")
-    except OSError as e:
+        net = from_pretrained(base, dtype=dtype, attn_implementation="sdpa")
+    except ValueError as e:
         where = f" (the base model of {ckpt.path})" if ckpt.kind != "model" else ""
-        raise ValueError(f"cannot load model {base!r}{where}: {e}") from None
+        raise ValueError(f"{e}{where}") from None
     if ckpt.adapters:
         from peft import PeftModel
 
@@ -266,13 +292,14 @@ def load_scorer(model: str | os.PathLike | None = None, device: str | None = Non
     a HiveScorer. `compile`: auto (off for now) | on | off, torch.compile of the language model."""
     from transformers import AutoProcessor
 
-    from lmm_vqa import compilation
+    from lmm_vqa import compilation, models
     from lmm_vqa.hive import HiveScorer
     from lmm_vqa.scoring import Scorer
 
     ckpt = _as_checkpoint(model)
     device = check_device(device)
     configs = scorer_configs(ckpt, **overrides)
+    models.register()
     net = load_model(ckpt, device, torch_dtype(dtype, device))
     if compilation.resolve(compile):
         compilation.compile_language_model(net)

@@ -33,30 +33,39 @@ def resolve(compile: str | bool | None) -> bool:
     raise ValueError(f"compile must be auto, on or off, got {compile!r}")
 
 
+def _language_modules(model) -> list:
+    """The modules whose forward compiles: the language model, or each of its layers where the family
+    keeps them in a plain list beside the vision parts (mPLUG-Owl2)."""
+    from torch import nn
+
+    from lmm_vqa.backbones import family_of
+    from lmm_vqa.dual import inner_model
+
+    inner = inner_model(model)
+    lm = inner.get_submodule(family_of(inner.config).language)
+    return list(lm) if isinstance(lm, nn.ModuleList) else [lm]
+
+
 def compile_language_model(model) -> None:
     """Compile the language model's forward in place (the vision tower and the head stay eager)."""
     import torch
 
-    from lmm_vqa.dual import inner_model
-
     os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache_dir()))
-    lm = inner_model(model).language_model
-    lm._eager_forward = lm.forward
-    lm.forward = torch.compile(lm.forward, dynamic=True)
+    for lm in _language_modules(model):
+        lm._eager_forward = lm.forward
+        lm.forward = torch.compile(lm.forward, dynamic=True)
 
 
 @contextlib.contextmanager
 def eager(model):
     """The language model uncompiled for a while: generate() (explain) steps one token at a time with a
     growing cache, which a graph made for scoring's prompt-sized passes does not serve."""
-    from lmm_vqa.dual import inner_model
-
-    lm = inner_model(model).language_model
-    if not hasattr(lm, "_eager_forward"):  # not compiled
-        yield
-        return
-    compiled, lm.forward = lm.forward, lm._eager_forward
+    modules = [lm for lm in _language_modules(model) if hasattr(lm, "_eager_forward")]  # none: not compiled
+    compiled = [lm.forward for lm in modules]
+    for lm in modules:
+        lm.forward = lm._eager_forward
     try:
         yield
     finally:
-        lm.forward = compiled
+        for lm, forward in zip(modules, compiled):
+            lm.forward = forward

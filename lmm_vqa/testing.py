@@ -106,6 +106,41 @@ def train_tokenizer(style: str, special_tokens: list[str], levels_single_token: 
     return PreTrainedTokenizerFast(tokenizer_object=tok)
 
 
+def train_sentencepiece(folder: str | os.PathLike, vocab_size: int = 500, levels_single_token: bool = True) -> Path:
+    """Train a small SentencePiece model the way LLaMA's was made (BPE, byte fallback, split digits, a
+    dummy prefix, `<unk>` `<s>` `</s>` = 0 1 2, no padding token) and save it as the hub's LLaMA
+    checkpoints hold theirs: `tokenizer.model` plus a `tokenizer_config.json` naming LlamaTokenizer.
+    With `levels_single_token=False` the level words stay out of the corpus and split into pieces."""
+    import io
+    import json
+
+    import sentencepiece as spm
+
+    words = ["excellent", "good", "fair", "poor", "bad", "high", "low", "medium", "perfect", "terrible"]
+    if not levels_single_token:
+        words = ["ok", "nice", "fine"]
+    lines = []
+    for w in words:
+        lines += [f"USER: How would you rate the quality of this video?\nASSISTANT: The quality of the video is {w}.",
+                  f"How would you rate the aesthetics of this image? The aesthetics of the image is {w}.",
+                  "Describe the quality of this video and explain why: blur, noise, compression blocks, exposure."] * 3
+    lines += [" ".join(words)] * 40
+    model = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(lines), model_writer=model, vocab_size=vocab_size, model_type="bpe",
+        byte_fallback=True, split_digits=True, add_dummy_prefix=True, remove_extra_whitespaces=False,
+        normalization_rule_name="identity", allow_whitespace_only_pieces=True, character_coverage=1.0,
+        unk_id=0, bos_id=1, eos_id=2, pad_id=-1, hard_vocab_limit=False, minloglevel=2)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "tokenizer.model").write_bytes(model.getvalue())
+    config = {"tokenizer_class": "LlamaTokenizer", "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>",
+              "pad_token": "<unk>", "add_bos_token": True, "add_eos_token": False, "legacy": False,
+              "clean_up_tokenization_spaces": False, "model_max_length": 2048}
+    (folder / "tokenizer_config.json").write_text(json.dumps(config, indent=2) + "\n")
+    return folder
+
+
 # ----------------------------------------------------------------------------- checkpoints
 
 def build_tiny_checkpoint(family: str, folder: str | os.PathLike, levels_single_token: bool = True,
@@ -119,7 +154,15 @@ def build_tiny_checkpoint(family: str, folder: str | os.PathLike, levels_single_
         raise ValueError(f"unknown backbone family {family!r}; known: {sorted(BACKBONES)}")
     spec = BACKBONES[family]
     folder = Path(folder)
-    tokenizer = train_tokenizer(spec.tokenizer_style, spec.special_tokens, levels_single_token)
+    if spec.tokenizer_style == "sentencepiece":  # tokenizer.model, loaded as the hub's LLaMA checkpoints are
+        import tempfile
+
+        from transformers import AutoTokenizer
+
+        with tempfile.TemporaryDirectory() as tmp:
+            tokenizer = AutoTokenizer.from_pretrained(train_sentencepiece(tmp, levels_single_token=levels_single_token))
+    else:
+        tokenizer = train_tokenizer(spec.tokenizer_style, spec.special_tokens, levels_single_token)
     spec.configure_tokenizer(tokenizer)
     processor = spec.build_tiny_processor(tokenizer)
     config = spec.build_tiny_config(tokenizer)
@@ -195,17 +238,17 @@ def build_hive_folder(base: str | os.PathLike, folder: str | os.PathLike, dual_e
     import json
 
     import torch
-    from transformers import AutoModelForImageTextToText, AutoProcessor
+    from transformers import AutoProcessor
 
     from lmm_vqa.adapters import make_trainable
-    from lmm_vqa.checkpoints import HIVE_FILE, torch_dtype
+    from lmm_vqa.checkpoints import HIVE_FILE, from_pretrained, torch_dtype
     from lmm_vqa.dual import attach_dual_encoder
     from lmm_vqa.hive import PARTS
     from lmm_vqa.levels import DEFAULT_LEVELS, FINE_LEVELS
     from lmm_vqa.scoring import ScorerConfig
 
     folder, base = Path(folder), Path(base).resolve()
-    net = AutoModelForImageTextToText.from_pretrained(base, dtype=torch_dtype(dtype, device)).to(device)
+    net = from_pretrained(str(base), dtype=torch_dtype(dtype, device)).to(device)
     if dual_encoder:
         attach_dual_encoder(net)
     vision = "lora" if dual_encoder else "frozen"

@@ -48,8 +48,9 @@ def encoder_input_px(image_processor) -> int:
 
 
 def mean_colour(image_processor) -> tuple[int, int, int]:
+    """The padding colour: the processor's mean in 0-255, truncated, as LLaVA's and Q-Align's expand2square."""
     mean = getattr(image_processor, "image_mean", None) or [0.5, 0.5, 0.5]
-    return tuple(int(round(255 * m)) for m in mean[:3])
+    return tuple(int(m * 255) for m in mean[:3])
 
 
 def global_view(frame: np.ndarray, size_px: int, fill: tuple[int, int, int]) -> np.ndarray:

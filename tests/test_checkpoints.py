@@ -56,9 +56,9 @@ def test_an_unsupported_family_is_named_with_what_is_supported():
 
     from lmm_vqa.backbones import family_of
 
-    config = PretrainedConfig(architectures=["MPLUGOwl2LlamaForCausalLM"])
-    config.model_type = "mplug_owl2"
-    with pytest.raises(ValueError, match=r"'mplug_owl2' \(MPLUGOwl2LlamaForCausalLM\) is not a family.*llava"):
+    config = PretrainedConfig(architectures=["InternVLChatModel"])
+    config.model_type = "internvl_chat"
+    with pytest.raises(ValueError, match=r"'internvl_chat' \(InternVLChatModel\) is not a family.*llava.*mplug_owl2"):
         family_of(config)
 
 

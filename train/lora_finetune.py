@@ -375,8 +375,10 @@ def main(argv=None) -> dict:
         any(train["group"]) else None
 
     # --- model
-    from lmm_vqa.checkpoints import locate
+    from lmm_vqa import models
+    from lmm_vqa.checkpoints import from_pretrained, locate
 
+    models.register()
     base = locate(cfg.model, "model=")
     base = str(Path(base).resolve()) if Path(base).is_dir() else base  # adapters name their base by it
     processor = AutoProcessor.from_pretrained(base)
@@ -389,7 +391,7 @@ def main(argv=None) -> dict:
         load_kwargs.update(quantization_config=quantization_config(cfg.quantization, module_roles(probe), dtype),
                            device_map={"": device.index or 0})
         del probe
-    model = AutoModelForImageTextToText.from_pretrained(base, **load_kwargs)
+    model = from_pretrained(base, **load_kwargs)
     if cfg.quantization:
         from peft import prepare_model_for_kbit_training
 

@@ -1,9 +1,10 @@
 """Backbone families: one module each, all of the same shape, registered in one dict.
 
 The registry is the one place that knows a family at run time, looked up by a checkpoint's
-`config.model_type` (`family_of`): where its vision encoder and projector sit (LoRA targets, the
-dual encoder's copy, QLoRA's unquantised modules) and whether it uses M-RoPE. Loading goes through
-`AutoProcessor` / `AutoModelForImageTextToText`. A family module also says how a tiny offline
+`config.model_type` (`family_of`): where its vision encoder, projector and language model sit (LoRA
+targets, the dual encoder's copy, QLoRA's unquantised modules, what compiles) and whether it uses
+M-RoPE. Loading goes through `AutoProcessor` / `AutoModelForImageTextToText`; families transformers
+does not have are implemented in lmm_vqa/models/ and registered with those Auto classes. A family module also says how a tiny offline
 checkpoint of that family is built (tokenizer style, special tokens, config, processor and chat
 template), so every registered family is tested the same way.
 """
@@ -19,7 +20,7 @@ class Backbone:
     name: str
     model_types: tuple[str, ...]  # config.model_type values of real checkpoints of this family
     example_checkpoint: str  # a public hub checkpoint of this format
-    tokenizer_style: str  # "llama" (SentencePiece-like, BOS) or "qwen" (byte-level, no BOS)
+    tokenizer_style: str  # "llama" (SentencePiece-like BPE, BOS), "qwen" (byte-level, no BOS), "sentencepiece" (tokenizer.model)
     special_tokens: list[str]
     configure_tokenizer: Callable  # (tokenizer) -> None: bos/eos/pad and padding side
     build_tiny_config: Callable  # (tokenizer) -> PreTrainedConfig
@@ -28,6 +29,7 @@ class Backbone:
     vision: str = "vision_tower"  # the vision encoder
     projector: str = "multi_modal_projector"  # vision features -> the LM's width ("visual.merger": inside the tower)
     mrope: bool = False  # M-RoPE (Qwen-VL): text positions continue past the vision grid, offsets in rope_deltas
+    language: str = "language_model"  # the language model's decoder (mPLUG-Owl2: its layer list, "layers")
 
     @property
     def encoder_parts(self) -> tuple[str, ...]:
@@ -36,11 +38,12 @@ class Backbone:
         return tuple(dict.fromkeys([self.vision, self.projector.split(".")[0]]))
 
 
-from lmm_vqa.backbones import llava, llava_onevision, qwen2_vl  # noqa: E402
+from lmm_vqa.backbones import llava, llava_onevision, mplug_owl2, qwen2_vl  # noqa: E402
 
 BACKBONES: dict[str, Backbone] = {
     "llava": llava.BACKBONE,
     "llava_onevision": llava_onevision.BACKBONE,
+    "mplug_owl2": mplug_owl2.BACKBONE,
     "qwen2_vl": qwen2_vl.QWEN2_VL,
     "qwen2_5_vl": qwen2_vl.QWEN2_5_VL,
 }
