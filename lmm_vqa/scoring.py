@@ -23,6 +23,7 @@ import torch
 from lmm_vqa import dual
 from lmm_vqa.backbones import family_of
 from lmm_vqa.levels import DEFAULT_LEVELS, LevelSet, pool_frames, score_from_probs
+from lmm_vqa.models import cache_keyword
 from lmm_vqa.prompts import load_scoring_prompt
 from lmm_vqa.video import Frames, Sampling, load_frames
 from lmm_vqa.views import VIEWS, encoder_input_px, frame_views, mean_colour, views_per_frame
@@ -67,9 +68,10 @@ class ScorerConfig:
             self.answer_prefix = p.answer_prefix if self.answer_prefix is None else self.answer_prefix
 
     @classmethod
-    def load(cls, folder: str | os.PathLike | None, **overrides) -> "ScorerConfig":
-        """scorer.json from `folder` when present, then the non-None overrides on top."""
-        values = {}
+    def load(cls, folder: str | os.PathLike | None, defaults: dict | None = None, **overrides) -> "ScorerConfig":
+        """scorer.json from `folder` when present (else `defaults`, a preset's settings), then the non-None
+        overrides on top."""
+        values = dict(defaults or {})
         path = Path(folder) / SCORER_FILE if folder is not None else None
         if path is not None and path.is_file():
             values = json.loads(path.read_text())
@@ -237,8 +239,9 @@ def _level_word_logprobs(model, inputs, level_ids, mrope, use_cache):
             pos = (ext_mask.cumsum(-1) - 1)[:, length:]  # (B, steps): real-token positions, padding skipped
             if deltas is not None:
                 pos = pos[None] + deltas  # M-RoPE: text positions shifted past the vision grid, (1, B, steps)
-            step = model(input_ids=new_ids, attention_mask=ext_mask, position_ids=pos, past_key_values=cache,
-                         use_cache=True, cache_position=torch.arange(length, length + steps, device=mask.device))
+            step = model(input_ids=new_ids, attention_mask=ext_mask, position_ids=pos, use_cache=True,
+                         cache_position=torch.arange(length, length + steps, device=mask.device),
+                         **{cache_keyword(): cache})
             cache.crop(-steps)  # back to the prompt alone for the next word
         else:
             ext = {**inputs, "input_ids": torch.cat([inputs["input_ids"], new_ids], 1), "attention_mask": ext_mask}

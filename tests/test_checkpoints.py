@@ -67,10 +67,10 @@ def test_a_checkpoint_of_an_unsupported_family_fails_before_loading(tmp_path, vi
 
     from lmm_vqa.cli import main
 
-    folder = tmp_path / "one-align"  # Q-Align's format: mPLUG-Owl2, remote code for transformers 4.36
+    folder = tmp_path / "internvl"  # a remote-code-only architecture this project does not implement
     folder.mkdir()
-    (folder / "config.json").write_text(json.dumps({"model_type": "mplug_owl2", "architectures":
-                                                    ["MPLUGOwl2LlamaForCausalLM"], "auto_map": {}}))
+    (folder / "config.json").write_text(json.dumps({"model_type": "internvl_chat", "architectures": ["InternVLChatModel"],
+                                                    "auto_map": {"AutoModel": "modeling_internvl_chat.InternVLChatModel"}}))
     assert main(["score", str(videos["h264"]), "--model", str(folder), "--out", str(tmp_path / "r.csv")]) == 2
     err = capsys.readouterr().err
-    assert "'mplug_owl2'" in err and "not a family lmm-vqa supports" in err and "qwen2_vl" in err
+    assert "'internvl_chat'" in err and "not a family lmm-vqa supports" in err and "mplug_owl2" in err

@@ -295,7 +295,7 @@ def test_torchrun_ranks_score_their_shares_into_one_file(videos, checkpoint, tmp
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
            "--master-port", str(port), "-m", "lmm_vqa.cli", "score", *inputs, "--model", model, "--out", str(ranked),
            "--quiet"]
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "5/5 scored, 0 failed" in result.stdout
     a = {r["path"]: float(r["score"]) for r in read_rows(single)}

@@ -34,6 +34,12 @@ from transformers.models.llama.modeling_llama import (LlamaMLP, LlamaRMSNorm, Ll
 
 from lmm_vqa.models.mplug_owl2.configuration_mplug_owl2 import MPLUGOwl2Config
 
+from lmm_vqa.models import cache_keyword
+
+# transformers 5.24 renamed the cache argument `past_key_values` to `cache` (generate passes the new name):
+# the model takes either, and uses the one this version knows for the mask builder and its outputs.
+_CACHE_KW = cache_keyword()
+
 
 def sincos_1d(dim: int, positions: torch.Tensor) -> torch.Tensor:
     """(M,) positions -> (M, dim) fixed codes: sines of dim/2 frequencies, then their cosines."""
@@ -291,15 +297,14 @@ class MPLUGOwl2Attention(nn.Module):
         self.v_proj = MPLUGOwl2Multiway(lambda: nn.Linear(width, kv_width, bias=bias))
         self.o_proj = nn.Linear(config.num_attention_heads * self.head_dim, width, bias=bias)
 
-    def forward(self, hidden_states, visual, position_embeddings, attention_mask=None, past_key_values=None,
-                **kwargs):
+    def forward(self, hidden_states, visual, position_embeddings, attention_mask=None, cache=None, **kwargs):
         shape = (*hidden_states.shape[:-1], -1, self.head_dim)
         query = self.q_proj(hidden_states).view(shape).transpose(1, 2)
         key = self.k_proj(hidden_states, visual).view(shape).transpose(1, 2)
         value = self.v_proj(hidden_states, visual).view(shape).transpose(1, 2)
         query, key = apply_rotary_pos_emb(query, key, *position_embeddings)
-        if past_key_values is not None:
-            key, value = past_key_values.update(key, value, self.layer_idx)
+        if cache is not None:
+            key, value = cache.update(key, value, self.layer_idx)
         attention: Callable = ALL_ATTENTION_FUNCTIONS.get_interface(self.config._attn_implementation,
                                                                     eager_attention_forward)
         out, _ = attention(self, query, key, value, attention_mask, scaling=self.scaling,
@@ -316,10 +321,9 @@ class MPLUGOwl2DecoderLayer(GradientCheckpointingLayer):
         self.post_attention_layernorm = MPLUGOwl2Multiway(
             lambda: LlamaRMSNorm(config.hidden_size, eps=config.rms_norm_eps))
 
-    def forward(self, hidden_states, visual=None, attention_mask=None, position_embeddings=None, past_key_values=None,
-                **kwargs):
+    def forward(self, hidden_states, visual=None, attention_mask=None, position_embeddings=None, cache=None, **kwargs):
         attended = self.self_attn(self.input_layernorm(hidden_states, visual), visual, position_embeddings,
-                                  attention_mask=attention_mask, past_key_values=past_key_values, **kwargs)
+                                  attention_mask=attention_mask, cache=cache, **kwargs)
         hidden_states = hidden_states + attended
         return hidden_states + self.mlp(self.post_attention_layernorm(hidden_states, visual))
 
@@ -334,7 +338,7 @@ class MPLUGOwl2PreTrainedModel(PreTrainedModel):
     input_modalities = ("image", "text")
     supports_gradient_checkpointing = True
     _no_split_modules = ["MPLUGOwl2DecoderLayer", "MPLUGOwl2VisionLayer", "MPLUGOwl2AbstractorLayer"]
-    _skip_keys_device_placement = ["past_key_values"]
+    _skip_keys_device_placement = ["cache", "past_key_values"]
     _supports_sdpa = True
     _supports_flash_attn = False  # the vision and abstractor attention pass no mask; the LM's does
     _supports_attention_backend = True
@@ -384,10 +388,12 @@ class MPLUGOwl2Model(MPLUGOwl2PreTrainedModel):
 
     def forward(self, input_ids: torch.LongTensor | None = None, pixel_values: torch.Tensor | None = None,
                 attention_mask: torch.Tensor | None = None, position_ids: torch.LongTensor | None = None,
-                past_key_values: Cache | None = None, inputs_embeds: torch.Tensor | None = None,
+                cache: Cache | None = None, inputs_embeds: torch.Tensor | None = None,
                 visual_mask: torch.Tensor | None = None, use_cache: bool | None = None,
-                **kwargs) -> BaseModelOutputWithPast:
-        """`visual_mask` (B, L) bool marks visual tokens where `inputs_embeds` is given instead of ids."""
+                past_key_values: Cache | None = None, **kwargs) -> BaseModelOutputWithPast:
+        """`visual_mask` (B, L) bool marks visual tokens where `inputs_embeds` is given instead of ids.
+        `past_key_values` is `cache` under its name before transformers 5.24."""
+        cache = past_key_values if cache is None else cache
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("give exactly one of input_ids and inputs_embeds")
         if input_ids is not None:
@@ -401,24 +407,23 @@ class MPLUGOwl2Model(MPLUGOwl2PreTrainedModel):
                                      f"({len(pixel_values)} images x {self.config.image_seq_length})")
                 inputs_embeds = inputs_embeds.masked_scatter(is_image[..., None], features.to(inputs_embeds.dtype))
                 visual_mask = is_image
-            elif past_key_values is None or past_key_values.get_seq_length() == 0:
+            elif cache is None or cache.get_seq_length() == 0:
                 if bool(is_image.any()):
                     raise ValueError("the prompt has image places but no pixel_values were given")
         use_cache = self.config.use_cache if use_cache is None else use_cache
-        if use_cache and past_key_values is None:
-            past_key_values = DynamicCache(config=self.config)
+        if use_cache and cache is None:
+            cache = DynamicCache(config=self.config)
         if position_ids is None:
-            seen = past_key_values.get_seq_length() if past_key_values is not None else 0
+            seen = cache.get_seq_length() if cache is not None else 0
             position_ids = (torch.arange(inputs_embeds.shape[1], device=inputs_embeds.device) + seen)[None]
         mask = create_causal_mask(config=self.config, inputs_embeds=inputs_embeds, attention_mask=attention_mask,
-                                  past_key_values=past_key_values, position_ids=position_ids)
+                                  position_ids=position_ids, **{_CACHE_KW: cache})
         hidden = inputs_embeds
         position_embeddings = self.rotary_emb(hidden, position_ids=position_ids)
         for layer in self.layers:
             hidden = layer(hidden, visual_mask, attention_mask=mask, position_embeddings=position_embeddings,
-                           past_key_values=past_key_values if use_cache else None, **kwargs)
-        return BaseModelOutputWithPast(last_hidden_state=self.norm(hidden),
-                                       past_key_values=past_key_values if use_cache else None)
+                           cache=cache if use_cache else None, **kwargs)
+        return BaseModelOutputWithPast(last_hidden_state=self.norm(hidden), **{_CACHE_KW: cache if use_cache else None})
 
 
 class MPLUGOwl2ForConditionalGeneration(MPLUGOwl2PreTrainedModel, GenerationMixin):
@@ -445,10 +450,11 @@ class MPLUGOwl2ForConditionalGeneration(MPLUGOwl2PreTrainedModel, GenerationMixi
         return self.model.get_image_features(pixel_values, **kwargs)
 
     def forward(self, input_ids=None, pixel_values=None, attention_mask=None, position_ids=None,
-                past_key_values=None, inputs_embeds=None, labels=None, use_cache=None,
-                logits_to_keep: int | torch.Tensor = 0, **kwargs) -> CausalLMOutputWithPast:
+                cache=None, inputs_embeds=None, labels=None, use_cache=None,
+                logits_to_keep: int | torch.Tensor = 0, past_key_values=None, **kwargs) -> CausalLMOutputWithPast:
         out = self.model(input_ids=input_ids, pixel_values=pixel_values, attention_mask=attention_mask,
-                         position_ids=position_ids, past_key_values=past_key_values, inputs_embeds=inputs_embeds,
+                         position_ids=position_ids, cache=past_key_values if cache is None else cache,
+                         inputs_embeds=inputs_embeds,
                          use_cache=use_cache, **kwargs)
         hidden = out.last_hidden_state
         keep = slice(-logits_to_keep, None) if isinstance(logits_to_keep, int) else logits_to_keep
@@ -456,7 +462,7 @@ class MPLUGOwl2ForConditionalGeneration(MPLUGOwl2PreTrainedModel, GenerationMixi
         loss = None
         if labels is not None:
             loss = self.loss_function(logits=logits, labels=labels, vocab_size=self.config.vocab_size, **kwargs)
-        return CausalLMOutputWithPast(loss=loss, logits=logits, past_key_values=out.past_key_values)
+        return CausalLMOutputWithPast(loss=loss, logits=logits, **{_CACHE_KW: getattr(out, _CACHE_KW)})
 
 
 __all__ = ["MPLUGOwl2ForConditionalGeneration", "MPLUGOwl2Model", "MPLUGOwl2PreTrainedModel"]

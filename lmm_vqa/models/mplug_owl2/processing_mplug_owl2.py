@@ -4,7 +4,7 @@
   Q-Align's expand2square does) and then go through the CLIP image processor. PIL images and uint8
   arrays are also resized here, with PIL's bicubic filter, exactly as the original's PIL-based
   CLIPImageProcessor did; (3, H, W) tensors (on a GPU) are padded on their device and left to the
-  image processor's own resize.
+  image processor's own resize (on the GPU; CPU tensors take the PIL path).
 - Text: each `<|image|>` stands for one image. Like Q-Align's tokenizer_image_token, the text is
   split at the placeholders, every piece tokenised on its own (so each starts a fresh SentencePiece
   word), the BOS token kept only at the start, and each placeholder replaced by the image's visual
@@ -85,7 +85,7 @@ class MPLUGOwl2Processor(ProcessorMixin):
             config = AutoConfig.from_pretrained(pretrained_model_name_or_path)
             processor.image_seq_length = config.image_seq_length
             processor.image_token_index = config.image_token_index
-        except (OSError, AttributeError):
+        except (OSError, ValueError, AttributeError):  # an adapter folder: no model config, its own settings kept
             pass
         return processor
 
@@ -95,6 +95,8 @@ class MPLUGOwl2Processor(ProcessorMixin):
             self.image_processor.size.get("shortest_edge", self.image_processor.size.get("height"))
         prepared = []
         for image in images:
+            if isinstance(image, torch.Tensor) and image.device.type == "cpu":  # the PIL path: the original's numbers
+                image = image.permute(1, 2, 0).numpy()
             square = pad_to_square(image, fill)
             if not isinstance(square, torch.Tensor) and square.shape[0] != size:
                 from PIL import Image
