@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 DEMO = "demo"  # --model demo / model=demo: the small model bundled in the package
@@ -83,6 +83,7 @@ class Checkpoint:
     adapters: dict = field(default_factory=dict)  # adapter name -> folder
     scorer_folders: dict = field(default_factory=dict)  # part -> folder holding its scorer.json ("" for none)
     fusion_weights: dict | None = None  # HIVE only
+    preset: str = ""  # the preset (lmm_vqa/presets) its scoring settings start from, where one applies
 
     @property
     def identity(self) -> str:
@@ -134,12 +135,18 @@ def check_family(base: str) -> None:
         family_of(SimpleNamespace(model_type=config.get("model_type"), architectures=config.get("architectures")))
 
 
-def describe(model: str | os.PathLike | None = None) -> Checkpoint:
+def describe(model: str | os.PathLike | None = None, preset: str | None = None) -> Checkpoint:
     """What `model` is (None: the bundled demo model); checks it exists or can be reached (`locate`),
-    and, for a local base model, that its family is supported."""
+    and, for a local base model, that its family is supported. `preset`: a preset's name; by default
+    the one whose hub ids name the checkpoint (or an adapter's base), if any."""
+    from lmm_vqa.presets import get_preset, preset_for
+
     ckpt = _describe(model)
     check_family(ckpt.base)
-    return ckpt
+    if preset:
+        return replace(ckpt, preset=get_preset(preset).name)
+    found = preset_for(ckpt.base) if ckpt.kind != "hive" else None
+    return replace(ckpt, preset=found.name) if found else ckpt
 
 
 def _describe(model) -> Checkpoint:
@@ -158,15 +165,19 @@ def _describe(model) -> Checkpoint:
 
 
 def scorer_configs(ckpt: Checkpoint, **overrides) -> dict:
-    """part -> ScorerConfig (scorer.json under the non-None overrides); the part is "" for one scorer."""
+    """part -> ScorerConfig (scorer.json, else the checkpoint's preset, under the non-None overrides); the
+    part is "" for one scorer."""
+    from lmm_vqa.presets import get_preset
     from lmm_vqa.scoring import ScorerConfig
 
-    return {part: ScorerConfig.load(folder or None, **overrides) for part, folder in ckpt.scorer_folders.items()}
+    defaults = get_preset(ckpt.preset).scorer if ckpt.preset else None
+    return {part: ScorerConfig.load(folder or None, defaults=defaults, **overrides)
+            for part, folder in ckpt.scorer_folders.items()}
 
 
-def _as_checkpoint(model) -> Checkpoint:
+def _as_checkpoint(model, preset: str | None = None) -> Checkpoint:
     """`model` described, unless it already is a Checkpoint (a hub id is then not looked up again)."""
-    return model if isinstance(model, Checkpoint) else describe(model)
+    return model if isinstance(model, Checkpoint) else describe(model, preset)
 
 
 def run_settings(model=None, **overrides) -> dict:
@@ -177,7 +188,7 @@ def run_settings(model=None, **overrides) -> dict:
     configs = {part: asdict(c) for part, c in scorer_configs(ckpt, **overrides).items()}
     if ckpt.kind == "hive":
         return {"model": ckpt.identity, "settings": configs, "fusion_weights": ckpt.fusion_weights}
-    return {"model": ckpt.identity, "settings": configs[""]}
+    return {"model": ckpt.identity, "settings": configs[""], **({"preset": ckpt.preset} if ckpt.preset else {})}
 
 
 def result_columns(model=None, **overrides) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -286,17 +297,18 @@ def load_model(ckpt: Checkpoint, device: str, dtype):
 
 
 def load_scorer(model: str | os.PathLike | None = None, device: str | None = None, dtype: str | None = None,
-                compile: str | bool | None = None, **overrides):
+                compile: str | bool | None = None, preset: str | None = None, **overrides):
     """A Scorer for `model` (folder, hub id or `demo`; None: the bundled demo model; or a Checkpoint): the
     network, its processor and its scorer.json under `overrides` (ScorerConfig fields). A HIVE folder gives
-    a HiveScorer. `compile`: auto (off for now) | on | off, torch.compile of the language model."""
+    a HiveScorer. `compile`: auto (off for now) | on | off, torch.compile of the language model. `preset`:
+    score as a named preset (default: the checkpoint's own, found by its hub id; see `lmm-vqa models`)."""
     from transformers import AutoProcessor
 
     from lmm_vqa import compilation, models
     from lmm_vqa.hive import HiveScorer
     from lmm_vqa.scoring import Scorer
 
-    ckpt = _as_checkpoint(model)
+    ckpt = _as_checkpoint(model, preset)
     device = check_device(device)
     configs = scorer_configs(ckpt, **overrides)
     models.register()

@@ -59,6 +59,8 @@ def add_scorer_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mode", choices=["frame", "clip"],
                    help="frame: score each keyframe and average (default); clip: all keyframes in one prompt")
     p.add_argument("--prompt", help="a prompt name from prompts/ or a prompt file")
+    p.add_argument("--preset", help="score as a published model's preset (`lmm-vqa models` lists them; default: "
+                                    "the checkpoint's own, found by its hub id)")
     p.add_argument("--device", help="cuda, cuda:1, cpu, ... (default: cuda if available)")
     p.add_argument("--dtype", choices=["bf16", "fp16", "fp32"], help="default: bf16 on GPU, fp32 on CPU")
     p.add_argument("--compile", choices=["auto", "on", "off"], default="auto",
@@ -72,18 +74,24 @@ def scorer_kwargs(args) -> dict:
                 prompt=args.prompt)
 
 
-def note_demo_model(args) -> None:
-    """Say on stderr, once per command, when the bundled demo model stands in for --model."""
-    if not args.model:
-        from lmm_vqa.checkpoints import demo_notice
+def describe_model(args, speak: bool = True):
+    """--model and --preset as a Checkpoint; says on stderr (when `speak`) if the bundled demo model
+    stands in for --model, and which preset the settings come from."""
+    from lmm_vqa.checkpoints import demo_notice, describe
 
+    ckpt = describe(args.model, args.preset)
+    if speak and not args.model:
         print(f"note: {demo_notice()}", file=sys.stderr)
+    if speak and ckpt.preset:
+        print(f"note: scoring as the published '{ckpt.preset}' preset (`lmm-vqa models` shows it); flags override "
+              "its settings", file=sys.stderr)
+    return ckpt
 
 
 def load_scorer_from_args(args):
     from lmm_vqa.checkpoints import load_scorer
 
-    return load_scorer(device=args.device, compile=args.compile, **scorer_kwargs(args))
+    return load_scorer(device=args.device, compile=args.compile, **{**scorer_kwargs(args), "model": describe_model(args)})
 
 
 def without_flag(argv: list[str], flag: str) -> list[str]:
@@ -132,7 +140,7 @@ def quiet_libraries() -> None:
 def cmd_score(args) -> int:
     from tqdm import tqdm
 
-    from lmm_vqa.checkpoints import describe, load_scorer, result_columns, run_settings
+    from lmm_vqa.checkpoints import load_scorer, result_columns, run_settings
     from lmm_vqa.results import ResultWriter, path_key
 
     check_flags(args)
@@ -149,9 +157,8 @@ def cmd_score(args) -> int:
         raise ValueError("--devices starts its own processes: drop it when launching with torchrun or accelerate")
     if args.devices:  # the same run as under torchrun, its ranks started here, one per device
         return launch_local(without_flag(args.argv, "--devices"), resolve_devices(args.devices))
-    if launch is None or launch[0] == 0:
-        note_demo_model(args)
-    load_kwargs = {**scorer_kwargs(args), "model": describe(args.model)}  # found (or looked up) once
+    # found (or looked up) once; rank 0 speaks for the run
+    load_kwargs = {**scorer_kwargs(args), "model": describe_model(args, speak=launch is None or launch[0] == 0)}
     overrides = {k: v for k, v in load_kwargs.items() if k not in ("model", "dtype")}
     words, extra = result_columns(load_kwargs["model"], **overrides)
     settings = run_settings(load_kwargs["model"], **overrides)
@@ -238,7 +245,6 @@ def cmd_explain(args) -> int:
     from lmm_vqa.explain import GenerationSettings, default_question, score_frames, start_chat
 
     check_flags(args)
-    note_demo_model(args)
     scorer = load_scorer_from_args(args)
     settings = GenerationSettings(args.max_new_tokens, args.temperature, args.top_p)
     chat = start_chat(scorer, args.video, settings, args.adapter)
@@ -293,6 +299,29 @@ def cmd_train(args) -> int:
     return 0
 
 
+def cmd_models(args) -> int:
+    import json
+    from dataclasses import asdict
+
+    from lmm_vqa.presets import presets
+
+    shipped = presets()
+    if args.json:
+        print(json.dumps([asdict(p) for p in shipped.values()], indent=2))
+        return 0
+    rows = [("preset", "checkpoint", "family", "scoring", "trained on")]
+    for p in shipped.values():
+        how = f"{p.scorer.get('mode', 'frame')} mode, {p.scorer.get('frames', 'fps:1')}, prompt {p.scorer.get('prompt')}"
+        rows.append((p.name, ", ".join(p.models), p.family, how, p.trained_on))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+    print("\nA preset applies by itself to the checkpoints it names (or take one with --preset NAME); a folder's own "
+          "scorer.json and flags override it. `lmm-vqa models --json` adds the papers, the authors' code each "
+          "preset follows, how it was tested here and where it departs from the original.")
+    return 0
+
+
 def train_parser() -> argparse.ArgumentParser:
     """The recipe's arguments (train/lora_finetune.py parses with this too)."""
     from importlib.resources import files
@@ -331,6 +360,11 @@ def build_parser() -> argparse.ArgumentParser:
                                      "list such as cuda:0,cuda:1 (the same run as `torchrun --nproc-per-node N -m "
                                      "lmm_vqa.cli score ...`); each writes OUT.rank<R>.jsonl, merged into OUT at the end")
     p.set_defaults(func=cmd_score)
+
+    p = sub.add_parser("models", help="the published quality models with a preset: how each is scored",
+                       description="Presets of published quality models (lmm_vqa/presets/*.json).")
+    p.add_argument("--json", action="store_true", help="everything about each preset, as JSON")
+    p.set_defaults(func=cmd_models)
 
     p = sub.add_parser("evaluate", help="challenge metrics of predictions against labels",
                        description="Join `lmm-vqa score` results with labels and compute the challenge metrics.")

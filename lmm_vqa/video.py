@@ -6,7 +6,6 @@ truncated streams). Images are one-frame videos.
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass
 
@@ -74,9 +73,10 @@ def select_indices(num_frames: int, fps: float, sampling: Sampling, keyframe_ind
     if num_frames < 1:
         return np.zeros(0, dtype=np.int64)
     if sampling.kind == "fps":
-        # One frame every 1/F seconds starting at t=0, as Q-Align samples at 1 fps.
+        # One frame every 1/F seconds starting at t=0, whole periods only, as Q-Align samples at 1 fps
+        # (frames int(fps * i) for i < int(num_frames / fps)); a clip shorter than one period gives its first frame.
         step = (fps if fps > 0 else 1.0) / sampling.value
-        count = max(1, math.ceil(num_frames / step))
+        count = max(1, int(num_frames / step))
         idx = np.minimum(np.floor(np.arange(count) * step).astype(np.int64), num_frames - 1)
     elif sampling.kind == "uniform":
         count = int(sampling.value)

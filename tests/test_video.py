@@ -65,6 +65,14 @@ def test_bad_sampling_spec(spec):
         Sampling.parse(spec)
 
 
+def test_fps_sampling_takes_q_aligns_frames():
+    """Q-Align's load_video: frames int(fps * i) for i < int(num_frames / fps), whole seconds only."""
+    for num_frames, fps in [(315, 30.0), (300, 29.97), (250, 25.0), (24, 23.976)]:
+        expected = [int(fps * i) for i in range(int(num_frames / fps))]
+        assert select_indices(num_frames, fps, Sampling("fps", 1, max_frames=64)).tolist() == expected
+    assert select_indices(10, 25.0, Sampling("fps", 1)).tolist() == [0]  # under a second: its first frame
+
+
 def test_select_indices_uniform_centres_and_bounds():
     assert select_indices(10, 25.0, Sampling("uniform", 2)).tolist() == [2, 7]
     assert select_indices(3, 25.0, Sampling("uniform", 8, max_frames=8)).tolist() == [0, 1, 2]
