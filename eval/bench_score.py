@@ -2,6 +2,11 @@
 encoded 1280x720, 10 s videos at 1 keyframe per second, end to end through `lmm-vqa score`'s code path.
 
     python eval/bench_score.py --work /tmp/bench --videos 24 --batch-size 32
+    python eval/bench_score.py --family mplug_owl2 --mode clip --batch-size 4   # Q-Align's 7B, video mode
+
+`--family mplug_owl2`: the mPLUG-Owl2 7B shape of Q-Align and OneAlign (ViT-L/14-448, abstractor, LLaMA-2-7B;
+65 visual tokens per frame instead of LLaVA-1.5's 576). `--mode clip`: a video's keyframes in one prompt,
+`--batch-size` then counting prompts (videos), not frames.
 
 Rows: end to end (decode in threads, preprocessing on the GPU on a side stream, frames batched across
 videos, one batch in flight while the next is prepared); the same with each batch waited for at once;
@@ -36,12 +41,18 @@ def make_video(args):
     return path
 
 
-def prepare(work: Path, num_videos: int) -> tuple[Path, list[str]]:
-    from lmm_vqa.testing import LLAVA_7B_SHAPES, build_llava_checkpoint
+SCORER = {}  # scoring settings of every row (--mode)
 
-    model = work / "llava_7b_random"
-    if not (model / "config.json").is_file():
+
+def prepare(work: Path, num_videos: int, family: str = "llava") -> tuple[Path, list[str]]:
+    from lmm_vqa.testing import (LLAVA_7B_SHAPES, MPLUG_OWL2_7B_SHAPES, build_llava_checkpoint,
+                                 build_mplug_owl2_checkpoint)
+
+    model = work / f"{family}_7b_random"
+    if not (model / "config.json").is_file() and family == "llava":
         build_llava_checkpoint(model, **LLAVA_7B_SHAPES, dtype="bf16", device="cuda")
+    elif not (model / "config.json").is_file():
+        build_mplug_owl2_checkpoint(model, **MPLUG_OWL2_7B_SHAPES, dtype="bf16", device="cuda")
     vids = work / "videos"
     vids.mkdir(parents=True, exist_ok=True)
     paths = [str(vids / f"v{i:03d}.mp4") for i in range(num_videos)]
@@ -68,7 +79,7 @@ def end_to_end(model, paths, batch_size, workers, device="cuda", in_flight=True,
     compile="on": the language model under torch.compile; the warm-up (2 videos) then includes it."""
     from lmm_vqa.checkpoints import load_scorer
 
-    scorer = load_scorer(model, device=device, compile=compile)
+    scorer = load_scorer(model, device=device, compile=compile, **SCORER)
     if not in_flight:
         start_now = scorer.start_level_probs
 
@@ -102,7 +113,7 @@ def profile(model, paths, batch_size, workers) -> dict:
 
     from lmm_vqa.checkpoints import load_scorer
 
-    scorer = load_scorer(model, device="cuda", compile="off")
+    scorer = load_scorer(model, device="cuda", compile="off", **SCORER)
     spent = {"views": 0.0, "preprocess": 0.0, "forward": 0.0}
 
     def timed(name, fn):
@@ -228,15 +239,20 @@ def scaling(model, paths, batch_size, workers, work) -> dict:
 
 
 def model_only(model, paths, batch_sizes) -> dict:
-    """Pre-decoded, pre-processed tensors on the GPU; forward with last-position logits only."""
+    """Pre-decoded, pre-processed tensors on the GPU; forward with last-position logits only. In clip mode
+    a prompt holds one video's keyframes, and the batch sizes count prompts. Also the vision tower (with
+    the projector or abstractor) alone on the same images: its share of the forward pass."""
     from lmm_vqa.checkpoints import load_scorer
 
-    scorer = load_scorer(model, device="cuda", compile="off")
-    frames = [f for p in paths[:4] for f in scorer.load(p).frames]
-    best = {}
+    scorer = load_scorer(model, device="cuda", compile="off", **SCORER)
+    videos = [scorer.load(p).frames for p in paths[:4]]
+    prompts = ([[f] for v in videos for f in v] if scorer.config.mode == "frame" else [list(v) for v in videos])
+    best, vision = {}, {}
     for b in batch_sizes:
-        imgs = (frames * (b // len(frames) + 1))[:b]
-        inputs = scorer.encode([scorer.render_prompt(1)] * b, imgs)
+        chosen = (prompts * (b // len(prompts) + 1))[:b]
+        images = [scorer.prompt_images(frames) for frames in chosen]
+        inputs = scorer.encode([scorer.prompt_for(im) for im in images], [i for im in images for i in im])
+        frames = sum(len(c) for c in chosen)
         for _ in range(2):
             scorer.level_logprobs(inputs)
         torch.cuda.synchronize()
@@ -244,12 +260,27 @@ def model_only(model, paths, batch_sizes) -> dict:
         for _ in range(n):
             scorer.level_logprobs(inputs)
         torch.cuda.synchronize()
-        best[b] = n * b / (time.perf_counter() - start)
+        best[b] = n * frames / (time.perf_counter() - start)
+        try:
+            with torch.inference_mode():
+                scorer.model.get_image_features(pixel_values=inputs["pixel_values"])
+                torch.cuda.synchronize()
+                start = time.perf_counter()
+                for _ in range(n):
+                    scorer.model.get_image_features(pixel_values=inputs["pixel_values"])
+                torch.cuda.synchronize()
+            vision[b] = n * frames / (time.perf_counter() - start)
+        except (TypeError, KeyError) as e:  # a family whose image features need more inputs
+            print(f"vision tower alone not timed: {type(e).__name__}: {e}", file=sys.stderr)
     tokens = inputs["input_ids"].shape[1]
     del scorer
     torch.cuda.empty_cache()
     b = max(best, key=best.get)
-    return {"frames_s": best[b], "batch": b, "all": best, "tokens_per_prompt": tokens}
+    out = {"frames_s": best[b], "batch": b, "all": best, "tokens_per_prompt": tokens}
+    if b in vision:
+        out["vision_frames_s"] = vision[b]
+        out["vision_share"] = best[b] / vision[b]  # of the forward pass's time
+    return out
 
 
 def naive(model, paths, num_frames=40) -> dict:
@@ -258,7 +289,7 @@ def naive(model, paths, num_frames=40) -> dict:
 
     from lmm_vqa.checkpoints import load_scorer
 
-    scorer = load_scorer(model, device="cuda", compile="off")
+    scorer = load_scorer(model, device="cuda", compile="off", **SCORER)
     net, processor = scorer.model, AutoProcessor.from_pretrained(model)
     frames = [f for p in paths[:4] for f in scorer.load(p).frames][:num_frames]
     text = scorer.render_prompt(1)
@@ -304,15 +335,23 @@ def main(argv=None):
     p.add_argument("--workers", type=int, default=8)
     p.add_argument("--rows", nargs="*", default=["ceiling", "e2e", "naive", "hive", "multi"],
                    choices=["ceiling", "e2e", "e2e_compiled", "e2e_serial", "timeline", "timeline_cpu", "naive", "hive", "multi", "profile", "scaling"])
+    p.add_argument("--family", choices=["llava", "mplug_owl2"], default="llava",
+                   help="7B shape: LLaVA-1.5 (default) or mPLUG-Owl2 (Q-Align, OneAlign)")
+    p.add_argument("--mode", choices=["frame", "clip"], default="frame",
+                   help="clip: a video's keyframes in one prompt; --batch-size then counts videos")
+    p.add_argument("--ceiling-batches", type=int, nargs="*", help="model-only batch sizes (default 8 16 32 64 in "
+                                                                   "frame mode, 1 2 4 8 in clip mode)")
     p.add_argument("--scaling-videos", type=int, default=96, help="videos for the scaling rows")
     p.add_argument("--record", help="result file, named after the benchmark it records (default "
                                     "eval/results/score_throughput.json)")
     args = p.parse_args(argv)
     work = Path(args.work)
-    model, paths = prepare(work, args.videos)
+    SCORER["mode"] = args.mode
+    model, paths = prepare(work, args.videos, args.family)
+    ceiling_batches = args.ceiling_batches or ([8, 16, 32, 64] if args.mode == "frame" else [1, 2, 4, 8])
     rows = {}
     n_gpu = torch.cuda.device_count()
-    plan = {"ceiling": ("model only", lambda: model_only(model, paths, [8, 16, 32, 64])),
+    plan = {"ceiling": ("model only", lambda: model_only(model, paths, ceiling_batches)),
             "e2e": ("end to end", lambda: end_to_end(model, paths, args.batch_size, args.workers)),
             "e2e_compiled": ("end to end, compiled", lambda: end_to_end(model, paths, args.batch_size, args.workers,
                                                                         compile="on")),
@@ -339,8 +378,8 @@ def main(argv=None):
             print(f"row {name!r} failed: {type(e).__name__}: {e}", file=sys.stderr)
     ceiling = rows.get("model only", {}).get("frames_s", float("nan"))
     tokens = rows.get("model only", {}).get("tokens_per_prompt", "?")
-    print(f"\n{torch.cuda.get_device_name()} x{n_gpu}, {args.videos} videos 1280x720 10 s, fps:1 keyframes, "
-          f"{tokens} tokens per prompt")
+    print(f"\n{torch.cuda.get_device_name()} x{n_gpu}, {args.family} 7B shape, {args.mode} mode, {args.videos} videos "
+          f"1280x720 10 s, fps:1 keyframes, {tokens} tokens per prompt")
     print(f"{'row':<26}{'videos/s':>10}{'frames/s':>10}{'% ceiling':>11}{'GPU GiB':>9}")
     for name, r in rows.items():
         if name == "scaling":
@@ -355,6 +394,9 @@ def main(argv=None):
               f"{rows['end to end, compiled']['warmup_s']:.1f} s compiled, {rows['end to end']['warmup_s']:.1f} s eager")
     if "model only" in rows:
         print(f"model-only frames/s by batch size: { {k: round(v, 1) for k, v in rows['model only']['all'].items()} }")
+        if "vision_share" in rows["model only"]:
+            print(f"vision tower + projector alone: {rows['model only']['vision_frames_s']:.1f} frames/s, "
+                  f"{100 * rows['model only']['vision_share']:.0f}% of the forward pass; the language model the rest")
     if "end to end, profiled" in rows:
         r = rows["end to end, profiled"]
         print("end-to-end time split (main thread): " + ", ".join(f"{k} {100 * v:.0f}%" for k, v in r["split"].items()))
@@ -373,7 +415,8 @@ def main(argv=None):
         for n, r in rows["scaling"].items():
             print(f"--devices, {n} GPU(s), {args.scaling_videos} videos: {r['frames_s']:.1f} frames/s steady "
                   f"(first row to last), {r['wall_s']:.1f} s wall with model loading")
-    info = {"videos": args.videos, "batch_size": args.batch_size, "workers": args.workers, "tokens_per_prompt": tokens}
+    info = {"videos": args.videos, "batch_size": args.batch_size, "workers": args.workers, "tokens_per_prompt": tokens,
+            "family": args.family, "mode": args.mode}
     name = Path(args.record).stem if args.record else "score_throughput"  # e.g. score_scaling.json
     print(f"wrote {record.write(name, {'setup': info, 'rows': rows}, args.record)}")
 

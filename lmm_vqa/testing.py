@@ -214,6 +214,47 @@ def build_llava_checkpoint(folder: str | os.PathLike, vision: dict, text: dict, 
     return Path(folder)
 
 
+def build_mplug_owl2_checkpoint(folder: str | os.PathLike, visual: dict, text: dict, seed: int = 0,
+                                dtype: str = "fp32", device: str = "cpu") -> Path:
+    """Save a random mPLUG-Owl2 checkpoint (Q-Align's format) of the given shapes: `visual` is the config's
+    visual_config ({"visual_model": {...}, "visual_abstractor": {...}}, empty for the architecture's own
+    sizes), `text` LlamaConfig keyword arguments. With a locally trained SentencePiece tokenizer; for the
+    7B-shaped benchmarks."""
+    import tempfile
+
+    import torch
+    from transformers import AutoModelForImageTextToText, AutoTokenizer, CLIPImageProcessor
+
+    from lmm_vqa.backbones import mplug_owl2
+    from lmm_vqa.models import register
+    from lmm_vqa.models.mplug_owl2 import MPLUGOwl2Config, MPLUGOwl2Processor
+
+    register()
+    with tempfile.TemporaryDirectory() as tmp:
+        tok = AutoTokenizer.from_pretrained(train_sentencepiece(tmp))
+    mplug_owl2.configure_tokenizer(tok)
+    config = MPLUGOwl2Config(visual_config=visual, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+                             pad_token_id=tok.pad_token_id, **{"vocab_size": len(tok), **text})
+    torch.manual_seed(seed)
+    with torch.device(device):
+        model = AutoModelForImageTextToText.from_config(config, dtype={"fp32": torch.float32, "bf16": torch.bfloat16,
+                                                                      "fp16": torch.float16}[dtype])
+    model.save_pretrained(folder)
+    side = config.vision_config.image_size
+    processor = MPLUGOwl2Processor(CLIPImageProcessor(size={"shortest_edge": side}, crop_size={"height": side,
+                                                                                                "width": side}),
+                                   tok, image_seq_length=config.image_seq_length)
+    processor.save_pretrained(folder)
+    return Path(folder)
+
+
+# mPLUG-Owl2 7B (Q-Align, OneAlign): ViT-L/14 at 448 px, a 6-layer abstractor with 64 queries (the
+# architecture's defaults) and LLaMA-2-7B, for benchmarks with random weights.
+MPLUG_OWL2_7B_SHAPES = {"visual": {"visual_model": {}, "visual_abstractor": {}},
+                        "text": dict(vocab_size=32000, hidden_size=4096, intermediate_size=11008, num_hidden_layers=32,
+                                     num_attention_heads=32, num_key_value_heads=32, max_position_embeddings=2048)}
+
+
 # Shapes of the small demo model (random init, trained on synthetic data; ~6M parameters) and of
 # LLaVA-1.5-7B (CLIP ViT-L/14-336 + Llama-2-7B), for benchmarks with random weights.
 DEMO_SHAPES = {"vision": dict(hidden_size=192, intermediate_size=768, num_hidden_layers=6, num_attention_heads=3),

@@ -31,20 +31,28 @@ def image_labels(tmp_path):
     return tmp_path / "labels.csv"
 
 
-def test_qlora_trains_through_4bit_layers_and_its_folder_scores(tmp_path, checkpoint, image_labels):
+# linear layers per language-model layer: q, k, v, o, gate, up, down; mPLUG-Owl2 has two k and two v (multiway)
+LINEAR_PER_LAYER = {"llava": 7, "mplug_owl2": 9}
+
+
+@pytest.mark.parametrize("family", sorted(LINEAR_PER_LAYER))
+def test_qlora_trains_through_4bit_layers_and_its_folder_scores(tmp_path, checkpoint, image_labels, family):
     pytest.importorskip("bitsandbytes")
+    from lmm_vqa.backbones import BACKBONES
+
     out = tmp_path / "qlora"
-    assert main(["train", "synthetic_vdpve", f"model={checkpoint('llava')}", f"train_labels={image_labels}",
+    assert main(["train", "synthetic_vdpve", f"model={checkpoint(family)}", f"train_labels={image_labels}",
                  "val_labels=null", f"output_dir={out}", "quantization=4", "dtype=bf16", "batch_size=8",
                  "max_steps=12", "lr=5e-3", "warmup_ratio=0", "log_every=1", "num_workers=0", "frames=uniform:1",
                  "max_frames=1", "mos_range=[0, 100]", "gradient_checkpointing=true"]) == 0
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["quantized_layers"] == 2 * 7  # every linear layer of the 2-layer language model is 4-bit
+    assert summary["quantized_layers"] == 2 * LINEAR_PER_LAYER[family]  # every linear layer of the 2-layer LM is 4-bit
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines() if "loss" in line]
     loss = [r["level"] for r in log]
     assert np.mean(loss[-3:]) < 0.8 * np.mean(loss[:3]), loss  # it learns the labels through 4-bit weights
     weights = load_file(out / "adapter_model.safetensors")
-    assert any("lora_B" in k and "language_model" in k and w.abs().max() > 0 for k, w in weights.items())
+    language = f".{BACKBONES[family].language}."
+    assert any("lora_B" in k and language in k and w.abs().max() > 0 for k, w in weights.items())
 
     from lmm_vqa.checkpoints import load_scorer
 

@@ -1,0 +1,26 @@
+# The GPU runs of session 6, on one H200. Each step is one device call:
+#   bash eval/gpu_session6.sh mplug   carry .whl_score (av, decord): the mPLUG-Owl2 7B shape (Q-Align, OneAlign)
+#                                     scoring 1280x720 videos at fps:1, frame mode then clip mode (Q-Align's
+#                                     video mode): model-only ceiling with the vision tower's share, end to end,
+#                                     and where end-to-end time goes
+#   bash eval/gpu_session6.sh qlora   carry .whl_train (bitsandbytes, datasets, dill, multiprocess, xxhash):
+#                                     the QLoRA GPU tests, LLaVA and mPLUG-Owl2
+# The wheels: `pip download --no-deps --only-binary=:all: --python-version 3.12 ...` (see the device README).
+# Results land in $OUT; copy them into eval/results/ and run `python eval/render_benchmarks.py`.
+OUT=${OUT:-/tmp/out}; mkdir -p $OUT
+set -x
+WHL=.whl_score; [ "$1" = qlora ] && WHL=.whl_train
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site $WHL/*.whl || exit
+export PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1
+python3 -m pip install -q --no-deps --no-build-isolation -e . > /dev/null || exit
+python3 -c "import transformers; print('transformers', transformers.__version__)"
+if [ "$1" = mplug ]; then
+  timeout 300 python3 eval/bench_score.py --family mplug_owl2 --mode frame --work /tmp/bench --videos 48 \
+    --batch-size 64 --workers 14 --rows ceiling e2e profile --ceiling-batches 32 64 128 \
+    --record $OUT/score_mplug_frame.json > $OUT/mplug_frame.log 2>&1; tail -n 12 $OUT/mplug_frame.log
+  timeout 240 python3 eval/bench_score.py --family mplug_owl2 --mode clip --work /tmp/bench --videos 48 \
+    --batch-size 8 --workers 14 --rows ceiling e2e --ceiling-batches 2 4 8 16 \
+    --record $OUT/score_mplug_clip.json > $OUT/mplug_clip.log 2>&1; tail -n 8 $OUT/mplug_clip.log
+elif [ "$1" = qlora ]; then
+  timeout 300 python3 eval/gpu_tests.py --record $OUT/gpu_tests.json > $OUT/gpu_tests.log 2>&1; tail -n 6 $OUT/gpu_tests.log
+fi
