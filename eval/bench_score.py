@@ -167,7 +167,7 @@ def timeline(model, paths, batch_size, workers, device="cuda", cpu=False) -> dic
 
     from lmm_vqa.checkpoints import load_scorer
 
-    scorer = load_scorer(model, device=device, compile="off")
+    scorer = load_scorer(model, device=device, compile="off", **SCORER)
     list(scorer.score_paths(paths[:2], batch_size=batch_size, num_workers=workers))  # warm-up
     activities = [ProfilerActivity.CUDA] + ([ProfilerActivity.CPU] if cpu else [])
     with torch_profile(activities=activities) as prof:
