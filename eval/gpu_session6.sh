@@ -3,6 +3,8 @@
 #                                     scoring 1280x720 videos at fps:1, frame mode then clip mode (Q-Align's
 #                                     video mode): model-only ceiling with the vision tower's share, end to end,
 #                                     and where end-to-end time goes
+#   bash eval/gpu_session6.sh trace   carry .whl_score: why mPLUG end to end is below its ceiling: a GPU+host
+#                                     trace of frame mode, then end to end at batch 128 and with 6 decode workers
 #   bash eval/gpu_session6.sh qlora   carry .whl_train (bitsandbytes, datasets, dill, multiprocess, xxhash):
 #                                     the QLoRA GPU tests, LLaVA and mPLUG-Owl2
 # The wheels: `pip download --no-deps --only-binary=:all: --python-version 3.12 ...` (see the device README).
@@ -10,6 +12,7 @@
 OUT=${OUT:-/tmp/out}; mkdir -p $OUT
 set -x
 WHL=.whl_score; [ "$1" = qlora ] && WHL=.whl_train
+B="python3 eval/bench_score.py --family mplug_owl2 --work /tmp/bench --videos 48"
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site $WHL/*.whl || exit
 export PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1
 python3 -m pip install -q --no-deps --no-build-isolation -e . > /dev/null || exit
@@ -21,6 +24,11 @@ if [ "$1" = mplug ]; then
   timeout 240 python3 eval/bench_score.py --family mplug_owl2 --mode clip --work /tmp/bench --videos 48 \
     --batch-size 8 --workers 14 --rows ceiling e2e --ceiling-batches 2 4 8 16 \
     --record $OUT/score_mplug_clip.json > $OUT/mplug_clip.log 2>&1; tail -n 8 $OUT/mplug_clip.log
+elif [ "$1" = trace ]; then
+  timeout 200 $B --batch-size 64 --workers 14 --rows timeline_cpu --record $OUT/mplug_timeline.json > $OUT/trace.log 2>&1
+  timeout 120 $B --batch-size 128 --workers 14 --rows e2e --record $OUT/mplug_b128.json >> $OUT/trace.log 2>&1
+  timeout 120 $B --batch-size 64 --workers 6 --rows e2e --record $OUT/mplug_w6.json >> $OUT/trace.log 2>&1
+  grep -v "it/s" $OUT/trace.log | tail -n 14
 elif [ "$1" = qlora ]; then
   timeout 300 python3 eval/gpu_tests.py --record $OUT/gpu_tests.json > $OUT/gpu_tests.log 2>&1; tail -n 6 $OUT/gpu_tests.log
 fi
