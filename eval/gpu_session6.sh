@@ -12,22 +12,21 @@
 OUT=${OUT:-/tmp/out}; mkdir -p $OUT
 set -x
 WHL=.whl_score; [ "$1" = qlora ] && WHL=.whl_train
-B="python3 eval/bench_score.py --family mplug_owl2 --work /tmp/bench --videos 48"
+B="python3 eval/bench_score.py --family mplug_owl2 --work /tmp/bench"
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site $WHL/*.whl || exit
 export PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1
 python3 -m pip install -q --no-deps --no-build-isolation -e . > /dev/null || exit
 python3 -c "import transformers; print('transformers', transformers.__version__)"
 if [ "$1" = mplug ]; then
-  timeout 300 python3 eval/bench_score.py --family mplug_owl2 --mode frame --work /tmp/bench --videos 48 \
-    --batch-size 64 --workers 14 --rows ceiling e2e profile --ceiling-batches 32 64 128 \
-    --record $OUT/score_mplug_frame.json > $OUT/mplug_frame.log 2>&1; tail -n 12 $OUT/mplug_frame.log
-  timeout 240 python3 eval/bench_score.py --family mplug_owl2 --mode clip --work /tmp/bench --videos 48 \
-    --batch-size 8 --workers 14 --rows ceiling e2e --ceiling-batches 2 4 8 16 \
-    --record $OUT/score_mplug_clip.json > $OUT/mplug_clip.log 2>&1; tail -n 8 $OUT/mplug_clip.log
+  timeout 330 $B --mode frame --videos 96 --batch-size 64 --workers 14 --rows ceiling e2e profile timeline_cpu \
+    --ceiling-batches 32 64 128 --record $OUT/score_mplug_frame.json > $OUT/mplug_frame.log 2>&1
+  grep -v "it/s" $OUT/mplug_frame.log | tail -n 14
+  timeout 200 $B --mode clip --videos 96 --batch-size 8 --workers 14 --rows ceiling e2e --ceiling-batches 4 8 16 \
+    --record $OUT/score_mplug_clip.json > $OUT/mplug_clip.log 2>&1; grep -v "it/s" $OUT/mplug_clip.log | tail -n 8
 elif [ "$1" = trace ]; then
-  timeout 200 $B --batch-size 64 --workers 14 --rows timeline_cpu --record $OUT/mplug_timeline.json > $OUT/trace.log 2>&1
-  timeout 120 $B --batch-size 128 --workers 14 --rows e2e --record $OUT/mplug_b128.json >> $OUT/trace.log 2>&1
-  timeout 120 $B --batch-size 64 --workers 6 --rows e2e --record $OUT/mplug_w6.json >> $OUT/trace.log 2>&1
+  timeout 200 $B --videos 48 --batch-size 64 --workers 14 --rows timeline_cpu --record $OUT/mplug_timeline.json > $OUT/trace.log 2>&1
+  timeout 120 $B --videos 48 --batch-size 128 --workers 14 --rows e2e --record $OUT/mplug_b128.json >> $OUT/trace.log 2>&1
+  timeout 120 $B --videos 48 --batch-size 64 --workers 6 --rows e2e --record $OUT/mplug_w6.json >> $OUT/trace.log 2>&1
   grep -v "it/s" $OUT/trace.log | tail -n 14
 elif [ "$1" = qlora ]; then
   timeout 300 python3 eval/gpu_tests.py --record $OUT/gpu_tests.json > $OUT/gpu_tests.log 2>&1; tail -n 6 $OUT/gpu_tests.log
