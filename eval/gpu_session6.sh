@@ -5,6 +5,8 @@
 #                                     and where end-to-end time goes
 #   bash eval/gpu_session6.sh trace   carry .whl_score: why mPLUG end to end is below its ceiling: a GPU+host
 #                                     trace of frame mode, then end to end at batch 128 and with 6 decode workers
+#   bash eval/gpu_session6.sh nosync  carry .whl_score: frame mode again with the visual-token count checked on the
+#                                     GPU (no host sync in the forward), eager and with the LM compiled
 #   bash eval/gpu_session6.sh qlora   carry .whl_train (bitsandbytes, datasets, dill, multiprocess, xxhash):
 #                                     the QLoRA GPU tests, LLaVA and mPLUG-Owl2
 # The wheels: `pip download --no-deps --only-binary=:all: --python-version 3.12 ...` (see the device README).
@@ -28,6 +30,10 @@ elif [ "$1" = trace ]; then
   timeout 120 $B --videos 48 --batch-size 128 --workers 14 --rows e2e --record $OUT/mplug_b128.json >> $OUT/trace.log 2>&1
   timeout 120 $B --videos 48 --batch-size 64 --workers 6 --rows e2e --record $OUT/mplug_w6.json >> $OUT/trace.log 2>&1
   grep -v "it/s" $OUT/trace.log | tail -n 14
+elif [ "$1" = nosync ]; then
+  timeout 400 $B --mode frame --videos 96 --batch-size 64 --workers 14 --rows ceiling e2e e2e_compiled \
+    --ceiling-batches 64 128 --record $OUT/score_mplug_frame_nosync.json > $OUT/nosync.log 2>&1
+  grep -v "it/s" $OUT/nosync.log | tail -n 9
 elif [ "$1" = qlora ]; then
   timeout 300 python3 eval/gpu_tests.py --record $OUT/gpu_tests.json > $OUT/gpu_tests.log 2>&1; tail -n 6 $OUT/gpu_tests.log
 fi
