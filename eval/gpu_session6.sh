@@ -5,8 +5,9 @@
 #                                     and where end-to-end time goes
 #   bash eval/gpu_session6.sh trace   carry .whl_score: why mPLUG end to end is below its ceiling: a GPU+host
 #                                     trace of frame mode, then end to end at batch 128 and with 6 decode workers
-#   bash eval/gpu_session6.sh nosync  carry .whl_score: frame mode again with the visual-token count checked on the
-#                                     GPU (no host sync in the forward), eager and with the LM compiled
+#   bash eval/gpu_session6.sh nosync  carry .whl_score: frame mode again, eager and with the LM compiled, run at
+#                                     cecf99d, whose forward checked the visual-token count on the GPU (no host
+#                                     sync); it gained nothing and was reverted
 #   bash eval/gpu_session6.sh qlora   carry .whl_train (bitsandbytes, datasets, dill, multiprocess, xxhash):
 #                                     the QLoRA GPU tests, LLaVA and mPLUG-Owl2
 # The wheels: `pip download --no-deps --only-binary=:all: --python-version 3.12 ...` (see the device README).

@@ -401,13 +401,10 @@ class MPLUGOwl2Model(MPLUGOwl2PreTrainedModel):
             inputs_embeds = self.embed_tokens(input_ids.masked_fill(is_image, 0))
             if pixel_values is not None:
                 features = torch.cat(list(self.get_image_features(pixel_values).pooler_output))
-                if is_image.device.type == "cpu":
-                    count = int(is_image.sum())
-                    if count != len(features):
-                        raise ValueError(f"the prompt has {count} visual-token places for {len(features)} visual "
-                                         f"tokens ({len(pixel_values)} images x {self.config.image_seq_length})")
-                else:  # checked on the GPU: reading the count would make the host wait for the vision tower
-                    torch._assert_async(is_image.sum() == len(features), "visual-token places != visual tokens")
+                count = int(is_image.sum())
+                if count != len(features):
+                    raise ValueError(f"the prompt has {count} visual-token places for {len(features)} visual tokens "
+                                     f"({len(pixel_values)} images x {self.config.image_seq_length})")
                 inputs_embeds = inputs_embeds.masked_scatter(is_image[..., None], features.to(inputs_embeds.dtype))
                 visual_mask = is_image
             elif cache is None or cache.get_seq_length() == 0:
