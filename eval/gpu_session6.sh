@@ -8,6 +8,8 @@
 #   bash eval/gpu_session6.sh nosync  carry .whl_score: frame mode again, eager and with the LM compiled, run at
 #                                     cecf99d, whose forward checked the visual-token count on the GPU (no host
 #                                     sync); it gained nothing and was reverted
+#   bash eval/gpu_session6.sh norm    carry .whl_score: the mplug step's rows again after the multiway norm was made
+#                                     to normalise once (fewer kernels per layer)
 #   bash eval/gpu_session6.sh qlora   carry .whl_train (bitsandbytes, datasets, dill, multiprocess, xxhash):
 #                                     the QLoRA GPU tests, LLaVA and mPLUG-Owl2
 # The wheels: `pip download --no-deps --only-binary=:all: --python-version 3.12 ...` (see the device README).
@@ -20,7 +22,7 @@ python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upg
 export PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1
 python3 -m pip install -q --no-deps --no-build-isolation -e . > /dev/null || exit
 python3 -c "import transformers; print('transformers', transformers.__version__)"
-if [ "$1" = mplug ]; then
+if [ "$1" = mplug ] || [ "$1" = norm ]; then
   timeout 330 $B --mode frame --videos 96 --batch-size 64 --workers 14 --rows ceiling e2e profile timeline_cpu \
     --ceiling-batches 32 64 128 --record $OUT/score_mplug_frame.json > $OUT/mplug_frame.log 2>&1
   grep -v "it/s" $OUT/mplug_frame.log | tail -n 14

@@ -113,6 +113,21 @@ def test_generation_with_the_cache_matches_recomputing(original):
     assert generated == by_hand
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_the_multiway_norm_equals_running_both_copies(dtype):
+    """The norm computes the shared normalisation once: bit for bit what each copy gives on its own tokens."""
+    from lmm_vqa.models.mplug_owl2.modeling_mplug_owl2 import MPLUGOwl2MultiwayRMSNorm
+
+    norm = MPLUGOwl2MultiwayRMSNorm(16, 1e-6).to(dtype)
+    with torch.no_grad():
+        for copy in norm.multiway:
+            copy.weight.normal_()
+    x = torch.randn(2, 5, 16, dtype=dtype) * 3
+    visual = torch.tensor([[False, True, True, False, False], [True, False, False, False, True]])
+    expected = torch.where(visual[..., None], norm.multiway[1](x), norm.multiway[0](x))
+    assert torch.equal(norm(x, visual), expected) and torch.equal(norm(x, None), norm.multiway[0](x))
+
+
 def test_weights_that_do_not_fit_are_named(tmp_path):
     folder = tmp_path / "broken"
     shutil.copytree(CKPT, folder)
