@@ -22,12 +22,17 @@ python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upg
 export PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1
 python3 -m pip install -q --no-deps --no-build-isolation -e . > /dev/null || exit
 python3 -c "import transformers; print('transformers', transformers.__version__)"
-if [ "$1" = mplug ] || [ "$1" = norm ]; then
+if [ "$1" = mplug ]; then
   timeout 330 $B --mode frame --videos 96 --batch-size 64 --workers 14 --rows ceiling e2e profile timeline_cpu \
     --ceiling-batches 32 64 128 --record $OUT/score_mplug_frame.json > $OUT/mplug_frame.log 2>&1
   grep -v "it/s" $OUT/mplug_frame.log | tail -n 14
   timeout 200 $B --mode clip --videos 96 --batch-size 8 --workers 14 --rows ceiling e2e --ceiling-batches 4 8 16 \
     --record $OUT/score_mplug_clip.json > $OUT/mplug_clip.log 2>&1; grep -v "it/s" $OUT/mplug_clip.log | tail -n 8
+elif [ "$1" = norm ]; then
+  timeout 200 $B --mode frame --videos 96 --batch-size 64 --workers 14 --rows ceiling e2e --ceiling-batches 64 128 \
+    --record $OUT/score_mplug_frame.json > $OUT/norm_frame.log 2>&1; grep -v "it/s" $OUT/norm_frame.log | tail -n 6
+  timeout 150 $B --mode clip --videos 96 --batch-size 8 --workers 14 --rows ceiling e2e --ceiling-batches 8 16 \
+    --record $OUT/score_mplug_clip.json > $OUT/norm_clip.log 2>&1; grep -v "it/s" $OUT/norm_clip.log | tail -n 6
 elif [ "$1" = trace ]; then
   timeout 200 $B --videos 48 --batch-size 64 --workers 14 --rows timeline_cpu --record $OUT/mplug_timeline.json > $OUT/trace.log 2>&1
   timeout 120 $B --videos 48 --batch-size 128 --workers 14 --rows e2e --record $OUT/mplug_b128.json >> $OUT/trace.log 2>&1
