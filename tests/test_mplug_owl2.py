@@ -113,6 +113,23 @@ def test_generation_with_the_cache_matches_recomputing(original):
     assert generated == by_hand
 
 
+def test_sharded_bin_weights_load_as_the_hub_repos_hold_them(tmp_path):
+    """OneAlign's hub repo holds its weights as pytorch_model-0000N-of-0000M.bin shards and an index."""
+    folder = tmp_path / "sharded"
+    shutil.copytree(CKPT, folder)
+    state = torch.load(folder / "pytorch_model.bin", weights_only=True)
+    (folder / "pytorch_model.bin").unlink()
+    keys = sorted(state)
+    shards = {"pytorch_model-00001-of-00002.bin": keys[::2], "pytorch_model-00002-of-00002.bin": keys[1::2]}
+    for name, part in shards.items():
+        torch.save({k: state[k] for k in part}, folder / name)
+    index = {"metadata": {"total_size": sum(t.numel() * t.element_size() for t in state.values())},
+             "weight_map": {k: name for name, part in shards.items() for k in part}}
+    (folder / "pytorch_model.bin.index.json").write_text(json.dumps(index))
+    loaded = from_pretrained(str(folder), dtype=torch.float32).state_dict()
+    assert set(loaded) == set(state) and all(torch.equal(loaded[k], state[k]) for k in state)
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_the_multiway_norm_equals_running_both_copies(dtype):
     """The norm computes the shared normalisation once: bit for bit what each copy gives on its own tokens."""
