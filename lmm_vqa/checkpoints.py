@@ -200,6 +200,10 @@ def result_columns(model=None, **overrides) -> tuple[tuple[str, ...], tuple[str,
     configs = scorer_configs(ckpt, **overrides)
     if ckpt.kind == "hive":
         return LevelSet.from_json(configs["coarse"].levels).words, HiveScorer.extra_columns
+    if configs[""].method == "answer":
+        from lmm_vqa.answers import AnswerScorer
+
+        return (), AnswerScorer.extra_columns
     return LevelSet.from_json(configs[""].levels).words, ()
 
 
@@ -311,6 +315,8 @@ def load_scorer(model: str | os.PathLike | None = None, device: str | None = Non
     ckpt = _as_checkpoint(model, preset)
     device = check_device(device)
     configs = scorer_configs(ckpt, **overrides)
+    if ckpt.kind == "hive" and any(c.method != "levels" for c in configs.values()):
+        raise ValueError(f"{ckpt.path}: HIVE fuses level-word scores; its adapters cannot use method: answer")
     models.register()
     net = load_model(ckpt, device, torch_dtype(dtype, device))
     if compilation.resolve(compile):
@@ -318,4 +324,8 @@ def load_scorer(model: str | os.PathLike | None = None, device: str | None = Non
     processor = AutoProcessor.from_pretrained(next(iter(ckpt.scorer_folders.values())) or ckpt.path)
     if ckpt.kind == "hive":
         return HiveScorer(net, processor, configs, ckpt.fusion_weights, name=ckpt.path)
+    if configs[""].method == "answer":
+        from lmm_vqa.answers import AnswerScorer
+
+        return AnswerScorer(net, processor, configs[""], name=ckpt.path)
     return Scorer(net, processor, configs[""], name=ckpt.path)

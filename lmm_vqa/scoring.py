@@ -25,7 +25,7 @@ from lmm_vqa.backbones import family_of
 from lmm_vqa.levels import DEFAULT_LEVELS, LevelSet, pool_frames, score_from_probs
 from lmm_vqa.models import cache_keyword
 from lmm_vqa.prompts import load_scoring_prompt
-from lmm_vqa.video import Frames, Sampling, load_frames
+from lmm_vqa.video import Frames, Sampling, load_frames, shrink
 from lmm_vqa.views import VIEWS, encoder_input_px, frame_views, mean_colour, views_per_frame
 
 SCORER_FILE = "scorer.json"
@@ -38,6 +38,7 @@ class ScorerConfig:
     mode: str = "frame"  # "frame": each keyframe its own prompt, probabilities averaged; "clip": all in one prompt
     frames: str = "fps:1"  # keyframe sampling: fps:F | uniform:N | keyframes
     max_frames: int = 16  # cap on keyframes per video
+    max_side: int = 0  # video frames longer than this on their long side are scaled down to it first (0: never)
     prompt: str | None = None  # a prompts/ name or file; None: score_frame or score_clip by mode
     question: str | None = None  # explicit prompt text; set from `prompt` when None
     answer_prefix: str | None = None
@@ -48,6 +49,15 @@ class ScorerConfig:
     # dual: HIVE's dual encoder (dual.py), local views through their own encoder, fused into the global view's
     # tokens before the LM (needs views: dual and a checkpoint trained with it)
     encoder: str = "shared"
+    images_first: bool = True  # the user turn: images, then the question (Q-SiT: the question, then the image)
+    template_kwargs: dict = field(default_factory=dict)  # more chat-template variables, e.g. {"add_vision_id": true}
+    # "levels": the level words' probabilities after the answer's start (Q-Align). "answer": the model writes
+    # its answer (reasoning models) and a number is read from it (answers.py), on `answer_range`'s scale.
+    method: str = "levels"
+    answer_pattern: str = r"<answer>(.*?)</answer>"  # where the number is: its last match (else the whole text)
+    answer_range: list = field(default_factory=lambda: [1, 5])  # the number's scale, e.g. [1, 5] or [0, 100]
+    generation: dict = field(default_factory=dict)  # max_new_tokens, do_sample, temperature, top_p, top_k, seed
+    samples: int = 1  # answers per prompt, averaged (more than one needs do_sample)
 
     def __post_init__(self):
         if self.mode not in ("frame", "clip"):
@@ -62,6 +72,12 @@ class ScorerConfig:
             raise ValueError(f"encoder: dual encodes global and local views apart, so it needs views: dual, "
                              f"got views: {self.views}")
         LevelSet.from_json(self.levels)
+        if self.method not in ("levels", "answer"):
+            raise ValueError(f"method must be 'levels' or 'answer', got {self.method!r}")
+        if self.method == "answer":
+            from lmm_vqa.answers import check_answer_settings
+
+            check_answer_settings(self)
         if self.question is None or self.answer_prefix is None:
             p = load_scoring_prompt(self.prompt or f"score_{self.mode}")
             self.question = p.question if self.question is None else self.question
@@ -99,8 +115,11 @@ def resolve_level_tokens(tokenizer, answer_prefix: str, words: Iterable[str]) ->
 
     Tokenises the prefix alone and the prefix followed by " word", both without special tokens,
     and keeps what the word adds: right for tokenizers with a BOS token (Llama) and without (Qwen),
-    and for words that are several tokens.
+    and for words that are several tokens. A prefix that ends in whitespace (Q-SiT's "... is ") ends on
+    that whitespace's own token, so the word is tokenised bare, as Q-SiT takes it.
     """
+    if answer_prefix.endswith((" ", "\n")):  # the prefix's own whitespace token comes first: the word starts bare
+        return [tokenizer(word, add_special_tokens=False)["input_ids"] for word in words]
     prefix_ids = tokenizer(answer_prefix, add_special_tokens=False)["input_ids"]
     out = []
     for word in words:
@@ -116,15 +135,24 @@ def _model_device(model) -> torch.device:
     return next(model.parameters()).device
 
 
-def render_prompt(processor, num_images: int, question: str, answer_prefix: str) -> str:
-    """The chat-templated user turn (images, then the question) and the start of the answer."""
-    content = [{"type": "image"} for _ in range(num_images)]
-    content.append({"type": "text", "text": question})
-    text = processor.apply_chat_template([{"role": "user", "content": content}], add_generation_prompt=True,
-                                         tokenize=False)
+def render_prompt(processor, num_images: int, config: ScorerConfig, question: str | None = None,
+                  answer_prefix: str | None = None) -> str:
+    """The chat-templated user turn (the images, then the question; the other way round with
+    `images_first: false`) and the start of the answer (`question`, `answer_prefix`: the config's unless
+    given), with the config's `template_kwargs`. For level words thinking is off (`enable_thinking=False`,
+    which templates without a thinking mode ignore): the level word must follow the answer's start, as in
+    Q-ReAlign's scorer."""
+    question = config.question if question is None else question
+    answer_prefix = config.answer_prefix if answer_prefix is None else answer_prefix
+    images = [{"type": "image"} for _ in range(num_images)]
+    text = [{"type": "text", "text": question}]
+    content = images + text if config.images_first else text + images
+    thinking = {"enable_thinking": False} if config.method == "levels" else {}
+    rendered = processor.apply_chat_template([{"role": "user", "content": content}], add_generation_prompt=True,
+                                             tokenize=False, **{**thinking, **config.template_kwargs})
     if not answer_prefix:
-        return text
-    return text + ("" if text.endswith((" ", "\n")) else " ") + answer_prefix
+        return rendered
+    return rendered + ("" if rendered.endswith((" ", "\n")) else " ") + answer_prefix
 
 
 def view_geometry(processor, config: ScorerConfig) -> tuple[int, tuple[int, int, int]]:
@@ -198,7 +226,14 @@ def level_word_logprobs(model, inputs: dict, level_ids: list[list[int]], mrope: 
     """
     inputs = dict(inputs)
     with dual.feeding(model, inputs.pop(dual.LOCAL_KEY, None)):
-        return _level_word_logprobs(model, inputs, level_ids, mrope, use_cache)
+        return _level_word_logprobs(model, inputs, level_ids, mrope, use_cache and rewindable_cache(model))
+
+
+def rewindable_cache(model) -> bool:
+    """Whether the model's KV cache can be cut back after a word's later tokens were tried: not where
+    layers keep a recurrent state (Qwen3.5's linear attention), which re-run the prompt instead."""
+    text = dual.inner_model(model).config.get_text_config()
+    return all(t in ("full_attention", "sliding_attention") for t in getattr(text, "layer_types", None) or ())
 
 
 _INDEX_CACHE: dict = {}
@@ -224,7 +259,7 @@ def _level_word_logprobs(model, inputs, level_ids, mrope, use_cache):
     if not exact:
         return total
     length, batch = mask.shape[1], mask.shape[0]
-    cache = out.past_key_values if use_cache else None
+    cache = getattr(out, cache_keyword()) if use_cache else None
     deltas = getattr(dual.inner_model(model), "rope_deltas", None) if mrope else None
     later = []  # (B,) log-probs of each word's later tokens
     for ids in level_ids:
@@ -265,11 +300,13 @@ class Scorer:
         self.sampling = Sampling.parse(config.frames, config.max_frames)
         self.tokenizer = processor.tokenizer
         self.tokenizer.padding_side = "left"  # the answer position is the last one in every row
-        self.level_ids = resolve_level_tokens(self.tokenizer, config.answer_prefix, self.levels.words)
-        firsts = [ids[0] for ids in self.level_ids]
-        # Exact whole-word probabilities are needed when a word is several tokens or two words share
-        # a first token; otherwise the first token's probability is already the word's.
-        self.exact = any(len(ids) > 1 for ids in self.level_ids) or len(set(firsts)) < len(firsts)
+        self.level_ids, self.exact = [], False
+        if config.method == "levels":
+            self.level_ids = resolve_level_tokens(self.tokenizer, config.answer_prefix, self.levels.words)
+            firsts = [ids[0] for ids in self.level_ids]
+            # Exact whole-word probabilities are needed when a word is several tokens or two words share
+            # a first token; otherwise the first token's probability is already the word's.
+            self.exact = any(len(ids) > 1 for ids in self.level_ids) or len(set(firsts)) < len(firsts)
         self.mrope = family_of(dual.inner_model(model).config).mrope  # M-RoPE families keep their text offsets
         self.view_size_px, self.view_fill = view_geometry(processor, config)
         self._prep_stream = None  # CUDA stream for preprocessing, made on first use
@@ -278,8 +315,7 @@ class Scorer:
     # ------------------------------------------------------------------ prompts
 
     def render_prompt(self, num_images: int, question: str | None = None, answer_prefix: str | None = None) -> str:
-        return render_prompt(self.processor, num_images, question or self.config.question,
-                             self.config.answer_prefix if answer_prefix is None else answer_prefix)
+        return render_prompt(self.processor, num_images, self.config, question or None, answer_prefix)
 
     def prompt_for(self, images: list) -> str:
         """The scoring prompt for one prompt's images (as `prompt_images` gives them); it depends only
@@ -337,7 +373,10 @@ class Scorer:
     # ------------------------------------------------------------------ videos
 
     def load(self, path) -> Frames:
-        return load_frames(path, self.sampling)
+        decoded = load_frames(path, self.sampling)
+        if decoded.decoder != "image" and self.config.max_side:
+            decoded.frames = shrink(decoded.frames, self.config.max_side)
+        return decoded
 
     def explain(self, video, question: str | None = None, **generation) -> str:
         """A free-text answer about `video` (default question: prompts/explain.txt)."""

@@ -179,6 +179,46 @@ def build_tiny_checkpoint(family: str, folder: str | os.PathLike, levels_single_
     return folder
 
 
+def rig_greedy_answer(folder: str | os.PathLike, out: str | os.PathLike, prompt: str, answer: str) -> Path:
+    """A copy of a tiny checkpoint whose greedy continuation of `prompt` is `answer`, then end of sequence:
+    for testing scorers that read written answers, through the real generate(). The language model's
+    layers are silenced (attention and MLP output projections zeroed), so each position's logits depend on
+    its own token only; the answer's tokens get orthonormal embeddings, and the head maps each one (and the
+    prompt's last token) to the next. The answer must not repeat a token. Tags such as <answer> become
+    tokens of their own (added, not special, so decoding keeps them)."""
+    import torch
+    from transformers import AutoProcessor
+
+    from lmm_vqa.checkpoints import from_pretrained
+
+    processor = AutoProcessor.from_pretrained(folder)
+    tok = processor.tokenizer
+    tok.add_tokens([t for t in ("<think>", "</think>", "<answer>", "</answer>") if t not in tok.get_vocab()])
+    model = from_pretrained(str(folder), dtype=torch.float32)
+    model.resize_token_embeddings(len(tok))
+    eos = model.generation_config.eos_token_id
+    eos = eos[0] if isinstance(eos, list) else eos
+    chain = tok(prompt, add_special_tokens=False)["input_ids"][-1:] + tok(answer, add_special_tokens=False)["input_ids"]
+    width = model.config.get_text_config().hidden_size
+    if len(set(chain)) != len(chain) or len(chain) > width:
+        raise ValueError(f"cannot rig {answer!r}: its tokens {chain} repeat, or outnumber the width {width}")
+    embed, head = model.get_input_embeddings().weight, model.get_output_embeddings().weight
+    if embed.data_ptr() == head.data_ptr():
+        raise ValueError("the checkpoint ties its head to its embeddings; rigging needs them apart")
+    basis = torch.eye(width)
+    with torch.no_grad():
+        for name, module in model.named_modules():
+            if name.endswith(("o_proj", "down_proj")) and isinstance(module, torch.nn.Linear):
+                module.weight.zero_()
+        head.zero_()
+        for k, (token, following) in enumerate(zip(chain, chain[1:] + [eos])):
+            embed[token] = basis[k]
+            head[following] += 10 * basis[k]
+    model.save_pretrained(out)
+    processor.save_pretrained(out)
+    return Path(out)
+
+
 def build_llava_checkpoint(folder: str | os.PathLike, vision: dict, text: dict, image_size: int, patch_size: int,
                            seed: int = 0, dtype: str = "fp32", device: str = "cpu") -> Path:
     """Save a random LLaVA-1.5-format checkpoint of the given shapes (CLIPVisionConfig and LlamaConfig

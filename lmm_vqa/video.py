@@ -22,9 +22,9 @@ class VideoError(ValueError):
 
 @dataclass(frozen=True)
 class Sampling:
-    """How keyframes are picked: `fps:F`, `uniform:N` or `keyframes`, at most `max_frames`."""
+    """How keyframes are picked: `fps:F`, `uniform:N`, `linspace:N` or `keyframes`, at most `max_frames`."""
 
-    kind: str  # "fps" | "uniform" | "keyframes"
+    kind: str  # "fps" | "uniform" | "linspace" | "keyframes"
     value: float = 0.0
     max_frames: int = 16
 
@@ -35,14 +35,15 @@ class Sampling:
             raise ValueError(f"max_frames must be >= 1, got {max_frames}")
         if kind == "keyframes" and not arg:
             return cls("keyframes", 0.0, max_frames)
-        if kind in ("fps", "uniform") and arg:
+        if kind in ("fps", "uniform", "linspace") and arg:
             try:
                 value = float(arg)
             except ValueError:
                 value = -1.0
             if value > 0 and (kind == "fps" or value == int(value)):
                 return cls(kind, value, max_frames)
-        raise ValueError(f"bad frame sampling {spec!r}: use 'fps:F' (F > 0), 'uniform:N' (N >= 1) or 'keyframes'")
+        raise ValueError(f"bad frame sampling {spec!r}: use 'fps:F' (F > 0), 'uniform:N' or 'linspace:N' (N >= 1), "
+                         "or 'keyframes'")
 
     def __str__(self) -> str:
         if self.kind == "keyframes":
@@ -82,6 +83,9 @@ def select_indices(num_frames: int, fps: float, sampling: Sampling, keyframe_ind
         count = int(sampling.value)
         # Centres of `count` equal segments.
         idx = np.floor((np.arange(count) + 0.5) * num_frames / count).astype(np.int64)
+    elif sampling.kind == "linspace":
+        # Evenly from the first frame to the last, both included, rounded: Q-ReAlign's sampling.
+        idx = np.round(np.linspace(0, num_frames - 1, int(sampling.value))).astype(np.int64)
     else:
         idx = np.asarray(keyframe_indices if keyframe_indices is not None and len(keyframe_indices) else [0])
         idx = idx[idx < num_frames]
@@ -90,6 +94,19 @@ def select_indices(num_frames: int, fps: float, sampling: Sampling, keyframe_ind
         keep = np.floor((np.arange(sampling.max_frames) + 0.5) * len(idx) / sampling.max_frames).astype(np.int64)
         idx = idx[keep]
     return idx
+
+
+def shrink(frames: np.ndarray, max_side: int) -> np.ndarray:
+    """(T, H, W, 3) frames whose long side exceeds `max_side`, scaled down to it with PIL's default
+    (bicubic) filter, sides truncated to whole pixels, as Q-ReAlign prepares video frames."""
+    h, w = frames.shape[1:3]
+    if not max_side or max(h, w) <= max_side:
+        return frames
+    from PIL import Image
+
+    scale = max_side / max(h, w)
+    size = (max(1, int(w * scale)), max(1, int(h * scale)))
+    return np.stack([np.asarray(Image.fromarray(f).resize(size)) for f in frames])
 
 
 def load_frames(path: str | os.PathLike, sampling: Sampling | str = "fps:1", max_frames: int = 16) -> Frames:

@@ -166,7 +166,7 @@ def test_channel_first_tensors_preprocess_as_arrays(family, checkpoint):
     processor = AutoProcessor.from_pretrained(checkpoint(family))
     config = ScorerConfig()
     images = [moving_pattern(1, 72, 100, seed=1)[0], moving_pattern(1, 40, 30, seed=2)[0]]
-    texts = [render_prompt(processor, 1, config.question, config.answer_prefix) for _ in images]
+    texts = [render_prompt(processor, 1, config) for _ in images]
     want = processor_inputs(processor, config, texts, images)
     got = processor_inputs(processor, config, texts, chw_tensors(images, "cpu"))
     assert want.keys() == got.keys()

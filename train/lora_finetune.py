@@ -176,8 +176,7 @@ class Collate:
         texts, images, owner, index = [], [], [], []
         for b, (frames, i) in enumerate(items):
             for imgs in images_per_prompt(frames, self.cfg, self.size_px, self.fill):
-                texts.append(render_prompt(self.processor, prompt_placeholders(self.cfg, len(imgs)), self.cfg.question,
-                                           self.cfg.answer_prefix))
+                texts.append(render_prompt(self.processor, prompt_placeholders(self.cfg, len(imgs)), self.cfg))
                 images += imgs
                 owner.append(b)
             index.append(i)

@@ -38,7 +38,7 @@ class Backbone:
         return tuple(dict.fromkeys([self.vision, self.projector.split(".")[0]]))
 
 
-from lmm_vqa.backbones import llava, llava_onevision, mplug_owl2, qwen2_vl  # noqa: E402
+from lmm_vqa.backbones import llava, llava_onevision, mplug_owl2, qwen2_vl, qwen3_vl  # noqa: E402
 
 BACKBONES: dict[str, Backbone] = {
     "llava": llava.BACKBONE,
@@ -46,6 +46,8 @@ BACKBONES: dict[str, Backbone] = {
     "mplug_owl2": mplug_owl2.BACKBONE,
     "qwen2_vl": qwen2_vl.QWEN2_VL,
     "qwen2_5_vl": qwen2_vl.QWEN2_5_VL,
+    "qwen3_vl": qwen3_vl.QWEN3_VL,
+    "qwen3_5": qwen3_vl.QWEN3_5,
 }
 
 

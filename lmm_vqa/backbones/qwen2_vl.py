@@ -6,9 +6,11 @@ from lmm_vqa import backbones
 
 
 def qwen_chat_template(image: str) -> str:
-    """ChatML with a default system turn; `image` is what one image item renders as."""
+    """ChatML with a default system turn; `image` is what one image item renders as. With `add_vision_id`
+    each image is announced as "Picture N: ", counted over the conversation, as Qwen2-VL's template does."""
     image = image.replace("\n", "\\n")
     return (
+        "{%- set image_count = namespace(value=0) -%}"
         "{%- for message in messages -%}"
         "{%- if loop.first and message['role'] != 'system' -%}"
         "{{ '<|im_start|>system\\nYou are a helpful assistant.<|im_end|>\\n' }}"
@@ -16,7 +18,8 @@ def qwen_chat_template(image: str) -> str:
         "{{ '<|im_start|>' + message['role'] + '\\n' }}"
         "{%- if message['content'] is string -%}{{ message['content'] }}{%- else -%}"
         "{%- for item in message['content'] -%}"
-        "{%- if item['type'] == 'image' -%}{{ '" + image + "' }}"
+        "{%- if item['type'] == 'image' -%}{%- set image_count.value = image_count.value + 1 -%}"
+        "{%- if add_vision_id -%}{{ 'Picture ' + image_count.value | string + ': ' }}{%- endif -%}{{ '" + image + "' }}"
         "{%- elif item['type'] == 'text' -%}{{ item['text'] }}{%- endif -%}"
         "{%- endfor -%}{%- endif -%}"
         "{{ '<|im_end|>\\n' }}"
