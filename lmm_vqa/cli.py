@@ -54,7 +54,7 @@ def add_scorer_args(p: argparse.ArgumentParser) -> None:
     """Flags shared by the commands that load a model; None means 'from scorer.json or default'."""
     p.add_argument("--model", help="checkpoint folder, fine-tuned (adapter) folder or Hugging Face hub id "
                                    "(default: the bundled demo model, trained on synthetic distortions only)")
-    p.add_argument("--frames", help="keyframe sampling: fps:F (default fps:1), uniform:N or keyframes")
+    p.add_argument("--frames", help="keyframe sampling: fps:F (default fps:1), uniform:N, linspace:N or keyframes")
     p.add_argument("--max-frames", type=int, help="at most this many keyframes per video (default 16)")
     p.add_argument("--mode", choices=["frame", "clip"],
                    help="frame: score each keyframe and average (default); clip: all keyframes in one prompt")
@@ -309,16 +309,21 @@ def cmd_models(args) -> int:
     if args.json:
         print(json.dumps([asdict(p) for p in shipped.values()], indent=2))
         return 0
-    rows = [("preset", "checkpoint", "family", "scoring", "trained on")]
+    rows = [("preset", "checkpoint", "family", "scoring", "reported (authors)", "trained on")]
     for p in shipped.values():
-        how = f"{p.scorer.get('mode', 'frame')} mode, {p.scorer.get('frames', 'fps:1')}, prompt {p.scorer.get('prompt')}"
-        rows.append((p.name, ", ".join(p.models), p.family, how, p.trained_on))
+        sc = p.scorer
+        reads = (f"written answer {sc['answer_range'][0]}-{sc['answer_range'][1]}" if sc.get("method") == "answer"
+                 else f"{len(sc.get('levels', 'x' * 5))} level words")
+        how = f"{sc.get('mode', 'frame')} mode, {sc.get('frames', 'fps:1')}, {reads}"
+        reported = next((f"{k} {v}" for k, v in p.reported.items() if k == "LSVQ"), "-")
+        rows.append((p.name, ", ".join(p.models) or "(--preset only)", p.family, how, reported, p.trained_on))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
     print("\nA preset applies by itself to the checkpoints it names (or take one with --preset NAME); a folder's own "
-          "scorer.json and flags override it. `lmm-vqa models --json` adds the papers, the authors' code each "
-          "preset follows, how it was tested here and where it departs from the original.")
+          "scorer.json and flags override it. Reported: LSVQ SRCC / PLCC where the authors give it. `lmm-vqa models "
+          "--json` adds the papers, all reported figures, the authors' code each preset follows, how it was tested "
+          "here and where it departs from the original.")
     return 0
 
 

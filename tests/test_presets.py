@@ -17,17 +17,24 @@ from lmm_vqa.presets import get_preset, preset_for, presets
 MPLUG = Path(__file__).parent / "data" / "mplug_owl2" / "checkpoint"  # saved by the original mPLUG-Owl2 code
 
 
-def test_every_shipped_preset_is_complete_and_resolves():
+def test_every_shipped_preset_is_complete_and_resolves(checkpoint):
     """Each preset names a supported family and builds a valid scoring config; on a checkpoint of its family
-    (the original code's tiny mPLUG-Owl2), its level words resolve to one token each, as Q-Align takes them."""
+    (for mPLUG-Owl2 the original code's own), its level words resolve (to one token each where the tiny
+    vocabulary has the words whole, as the real ones do)."""
     from lmm_vqa.backbones import BACKBONES
 
-    assert len(presets()) >= 8
+    assert len(presets()) >= 11
     for preset in presets().values():
-        assert preset.models and preset.paper and preset.code and preset.tested, preset.name
+        assert preset.paper and preset.code and preset.tested, preset.name  # no models: a variant, by --preset only
         assert preset.family in BACKBONES, preset.name
-        scorer = load_scorer(str(MPLUG), device="cpu", preset=preset.name)
-        assert scorer.config.mode == preset.scorer["mode"] and all(len(ids) == 1 for ids in scorer.level_ids)
+        folder = str(MPLUG) if preset.family == "mplug_owl2" else checkpoint(preset.family)
+        scorer = load_scorer(folder, device="cpu", preset=preset.name)
+        assert scorer.config.mode == preset.scorer["mode"]
+        if scorer.config.method == "answer":
+            continue
+        assert all(scorer.level_ids)
+        if set(scorer.levels.words) == {"bad", "poor", "fair", "good", "excellent"}:  # single tokens in the tiny vocabs
+            assert all(len(ids) == 1 for ids in scorer.level_ids), preset.name
 
 
 # Q-Align's scorer.py and DeQA-Score's scorer.py build these prompts by hand (one <|image|> per image).
@@ -115,3 +122,82 @@ def test_models_lists_the_presets(capsys):
     assert main(["models", "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
     assert {p["name"] for p in listed} == set(presets()) and all("notes" in p for p in listed)
+
+
+def test_q_realign_scores_the_ids_its_scorer_builds(checkpoint, videos):
+    """Q-ReAlign's scorer.py: the user turn (every frame's image, then the prompt) through the chat template
+    with thinking off, then the tokens of ' ' + stem appended; level ids the first token of ' ' + word. Built
+    here its way with the same processor, and compared with what lmm-vqa's preset sends."""
+    scorer = load_scorer(checkpoint("qwen3_5"), device="cpu", preset="q-realign-mini")
+    processor, tok = scorer.processor, scorer.processor.tokenizer
+    decoded = scorer.load(videos["h264"])
+    frames = list(decoded.frames)
+    assert len(frames) == 8 and max(frames[0].shape[:2]) <= 448
+    ours = processor(text=[scorer.prompt_for(frames)], images=frames, return_tensors="pt")["input_ids"][0].tolist()
+
+    user = [{"type": "image"} for _ in frames] + [{"type": "text", "text": "Can you rate the quality of this video?"}]
+    text = processor.apply_chat_template([{"role": "user", "content": user}], add_generation_prompt=True,
+                                         tokenize=False, enable_thinking=False)
+    theirs = processor(text=[text], images=frames, return_tensors="pt")["input_ids"][0].tolist()
+    theirs += tok(" " + "The quality of the video is", add_special_tokens=False)["input_ids"]
+    assert ours == theirs
+    names = ["excellent", "good", "fair", "poor", "bad"]  # theirs: best first
+    assert [ids[0] for ids in scorer.level_ids][::-1] == [tok(" " + w, add_special_tokens=False)["input_ids"][0]
+                                                          for w in names]
+
+
+def test_linspace_sampling_and_frame_shrinking_are_q_realigns():
+    from PIL import Image
+
+    from lmm_vqa.video import Sampling, select_indices, shrink
+
+    for n in (250, 31, 8):
+        expected = [int(round(i)) for i in np.linspace(0, max(n - 1, 0), 8)]
+        assert select_indices(n, 25.0, Sampling("linspace", 8, max_frames=8)).tolist() == expected
+    frames = np.random.default_rng(0).integers(0, 255, (2, 720, 1280, 3), dtype=np.uint8)
+    small = shrink(frames, 448)
+    s = 448 / 1280
+    for got, frame in zip(small, frames):
+        img = Image.fromarray(frame)
+        assert np.array_equal(got, np.asarray(img.resize((max(1, int(1280 * s)), max(1, int(720 * s))))))
+    assert shrink(frames[:, :300, :400], 448).shape == (2, 300, 400, 3)  # small frames stay as they are
+
+
+def test_q_sit_scores_the_ids_its_script_builds(checkpoint, videos):
+    """Q-SiT's scoring script: the question, then the image, through the chat template; the ids of
+    'The quality of this image is ' (trailing space) appended; level ids the first token of each
+    capitalised word. Built here its way with the same processor, and compared with the preset's."""
+    from lmm_vqa.video import load_frames
+
+    scorer = load_scorer(checkpoint("llava_onevision"), device="cpu", preset="q-sit-mini")
+    processor, tok = scorer.processor, scorer.processor.tokenizer
+    frame = load_frames(videos["image"]).frames[0]
+    ours = processor(text=[scorer.prompt_for([frame])], images=[frame], return_tensors="pt")["input_ids"][0].tolist()
+
+    question = get_preset("q-sit-mini").scorer["question"]
+    conversation = [{"role": "user", "content": [{"type": "text", "text": question}, {"type": "image"}]}]
+    prompt = processor.apply_chat_template(conversation, add_generation_prompt=True)
+    theirs = processor(images=frame, text=prompt, return_tensors="pt")["input_ids"][0].tolist()
+    theirs += tok("The quality of this image is ")["input_ids"]
+    assert ours == theirs
+    toks = ["Excellent", "Good", "Fair", "Poor", "Bad"]
+    assert [ids[0] for ids in scorer.level_ids][::-1] == [ids[0] for ids in tok(toks)["input_ids"]]
+
+
+def test_visualquality_r1_gets_the_prompt_its_authors_build(checkpoint, videos):
+    """VisualQuality-R1's inference example: the image, then PROMPT + the answer-format sentence, through the
+    chat template with add_vision_id; no answer start appended (the model reasons first)."""
+    from lmm_vqa.video import load_frames
+
+    scorer = load_scorer(checkpoint("qwen2_5_vl"), device="cpu", preset="visualquality-r1")
+    prompt = ("You are doing the image quality assessment task. Here is the question: What is your overall rating "
+              "on the quality of this picture? The rating should be a float between 1 and 5, rounded to two decimal "
+              "places, with 1 representing very poor quality and 5 representing excellent quality. First output the "
+              "thinking process in <think> </think> tags and then output the final answer with only one score in "
+              "<answer> </answer> tags.")
+    message = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompt}]}]
+    theirs = scorer.processor.apply_chat_template(message, tokenize=False, add_generation_prompt=True,
+                                                  add_vision_id=True)
+    frame = load_frames(videos["image"]).frames[0]
+    assert scorer.prompt_for([frame]) == theirs and "Picture 1: " in theirs
+    assert type(scorer).__name__ == "AnswerScorer" and scorer.generate_kwargs["do_sample"]
