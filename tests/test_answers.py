@@ -72,3 +72,13 @@ def test_unreadable_answers_are_error_rows_that_say_what_came_back(rigged, video
         rows = read_rows(out)
         assert [r["status"] for r in rows] == ["error", "error"] and all(message in r["error"] for r in rows)
     assert "rationale" in out.read_text().splitlines()[0] and "p_good" not in out.read_text().splitlines()[0]
+
+
+def test_several_sampled_answers_are_averaged(rigged, videos):
+    """samples: 3 with do_sample: three answers per prompt through generate(); this rigged model is sure of
+    its answer, so all three read 4.5."""
+    folder = rigged("qwen2_5_vl", "<answer>4.5</answer>", samples=3, generation={"do_sample": True, "seed": 0})
+    row = load_scorer(folder, device="cpu").score_video(videos["image"])
+    assert row["status"] == "ok" and row["score"] == pytest.approx(4.5)
+    with pytest.raises(ValueError, match="needs samples >= 1, and do_sample"):
+        load_scorer(folder, device="cpu", generation={})

@@ -229,7 +229,8 @@ def test_dual_encoder_cannot_merge(checkpoint, synth_vdpve):
 
 @pytest.mark.parametrize("family,projector", [("qwen2_vl", "hive_local.visual.merger"),
                                               ("llava_onevision", "hive_local.multi_modal_projector"),
-                                              ("mplug_owl2", "hive_local.visual_abstractor")])
+                                              ("mplug_owl2", "hive_local.visual_abstractor"),
+                                              ("qwen3_5", "hive_local.visual.merger")])
 def test_dual_encoder_trains_on_other_families(tmp_path, checkpoint, synth_vdpve, family, projector):
     out = tmp_path / family
     assert main(["train", "hive_coarse_synthetic", f"model={checkpoint(family)}", "val_labels=null",

@@ -117,7 +117,7 @@ def test_resume_continues_exactly(tmp_path, checkpoint, synth_vdpve):
     assert any(not torch.equal(wa[k], w2[k]) for k in wa), "steps 3-4 changed the weights"
 
 
-@pytest.mark.parametrize("family", ["qwen2_vl", "llava_onevision", "mplug_owl2"])
+@pytest.mark.parametrize("family", ["qwen2_vl", "llava_onevision", "mplug_owl2", "qwen3_vl", "qwen3_5"])
 def test_other_families_train_with_all_keyframes(tmp_path, checkpoint, synth_vdpve, family):
     out = _train(tmp_path, checkpoint, synth_vdpve, family, "max_steps=2", "frames_per_sample=all", "max_frames=2",
                  "vision=lora", "gradient_checkpointing=true", "lr=1e-2", family=family)
