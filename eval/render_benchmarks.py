@@ -143,6 +143,19 @@ def score_mplug() -> str:
     return table_ + "\n\n" + "\n\n".join(notes)
 
 
+def graded_calibration() -> str:
+    out = []
+    for name in ("graded_calibration", "graded_calibration_local"):
+        rec = load(name)
+        fig = rec["figures"]
+        rows = [[r["kind"]] + [f"{lv['param']:g} ({lv['ssim']:.3f}{'' if lv['reached'] else ', not reached'})"
+                               for lv in r["levels"]] for r in fig["kinds"]]
+        out.append(f"**{fig['variant']}** (targets {', '.join(f'{t:g}' for t in fig['targets'])}; "
+                   f"{fig['sources']} sources at {fig['size']}): " + provenance(rec) + "\n\n"
+                   + table(["kind", "strength 0.25", "0.5", "0.75", "1.0"], rows))
+    return "\n\n".join(out)
+
+
 def readme_figures() -> str:
     score, cost = load("score_throughput")["figures"]["rows"], load("train_cost")["figures"]
     scaling = load("score_scaling")["figures"]["rows"]["scaling"]
@@ -160,7 +173,8 @@ def readme_figures() -> str:
 
 
 RENDERERS = {"dtype_agreement": dtype_agreement, "gpu_tests": gpu_tests, "train_cost": train_cost,
-             "score_throughput": score_throughput, "score_scaling": score_scaling, "score_compiled": score_compiled, "score_mplug": score_mplug, "readme_figures": readme_figures}
+             "score_throughput": score_throughput, "score_scaling": score_scaling, "score_compiled": score_compiled, "score_mplug": score_mplug,
+             "graded_calibration": graded_calibration, "readme_figures": readme_figures}
 
 
 def render(text: str) -> str:

@@ -230,10 +230,12 @@ def cmd_synth(args) -> int:
         w, h = (int(v) for v in args.size.lower().split("x"))
     except ValueError:
         raise ValueError(f"--size must look like 1280x720, got {args.size!r}") from None
-    total = args.sources * synth.videos_per_source(args.layout)
+    if args.variant != "plain" and args.layout != "graded":
+        raise ValueError(f"--variant {args.variant} is a variant of --layout graded")
+    total = args.sources * synth.videos_per_source(args.layout, args.variant)
     with tqdm(total=total, unit="video", desc=f"synth {args.layout}") as bar:
         counts = synth.make(args.out_dir, args.layout, args.sources, (w, h), args.seconds, args.fps, args.seed, bar,
-                            args.workers)
+                            args.workers, args.variant)
     print(f"wrote {sum(counts.values())} videos to {args.out_dir}: "
           + ", ".join(f"{k} {v}" for k, v in counts.items()))
     return 0
@@ -386,9 +388,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("synth", help="make a synthetic challenge-like dataset of real encoded videos",
                        description="Synthetic VDPVE- or CVQAD-style data with pseudo-MOS from a full-reference "
-                                   "measure (needs scikit-image: pip install 'lmm-vqa[synth]').")
+                                   "measure, or the graded benchmark whose labels say what was done (needs "
+                                   "scikit-image: pip install 'lmm-vqa[synth]').")
     p.add_argument("out_dir")
-    p.add_argument("--layout", choices=["vdpve", "cvqad"], default="vdpve")
+    p.add_argument("--layout", choices=["vdpve", "cvqad", "graded"], default="vdpve",
+                   help="graded: frame-visible distortions at four strengths, MOS = 100 - 80 x strength")
+    p.add_argument("--variant", choices=["plain", "local", "clustered"], default="plain",
+                   help="graded only: local = fine artefacts a resized frame hides; clustered = mild strengths, "
+                        "MOS in a narrow band")
     p.add_argument("--sources", type=int, default=10, help="source clips; splits are by source (default 10)")
     p.add_argument("--size", default="1280x720", help="WxH (default 1280x720, as VDPVE)")
     p.add_argument("--seconds", type=float, default=5.0, help="clip length (default 5)")

@@ -10,6 +10,11 @@ Layouts (read unchanged by `lmm_vqa.data.load_labels`):
 - cvqad: `{split}/Subjective_scores.csv` in CVQAD's columns; videos `{split}/{sequence}/...`;
   each source compressed with H.264/HEVC/VP9/AV1 at several CRFs and two presets; scores are
   group-relative (Bradley-Terry-like, min 0 inside each (sequence, preset) group).
+- graded: `{split}/labels.txt` as vdpve; distortions visible in the frames alone (blur, noise, real
+  H.264 blocking, over/under-exposure, low contrast, banding, down-then-up scaling) at four strengths,
+  labelled by what was done (MOS = 100 - 80 * strength), kinds put on one scale by a calibration (see
+  GRADED_PARAMS); variants `local` (fine noise that only a native-resolution view shows) and `clustered`
+  (mild strengths: MOS crowds into a narrow band).
 Splits are by source: no source is in two splits.
 """
 
@@ -19,6 +24,7 @@ import csv
 import math
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -170,9 +176,117 @@ def _cvqad_source(folder: Path, s: int, size, seconds: float, fps: int, seed: in
     return rows
 
 
+# ----------------------------------------------------------------------------- graded: labelled by what was done
+#
+# Distortions a viewer sees in the frames alone (no reference needed), each at four strengths. The label
+# depends only on the strength: MOS = 100 - 80 * s (s = 0 for the pristine clip), whatever the kind and the
+# content. Kinds are put on one scale by their parameters: at each strength every kind's parameter was set
+# (eval/calibrate_graded.py, bisection) so that its mean luma SSIM against the pristine frame, over the
+# calibration sources at 1280x720, hits the same target (GRADED_SSIM); SSIM is the one full-reference
+# measure that reacts to all of them, and it is used once, to set parameters, never per clip.
+GRADED_STRENGTHS = (0.25, 0.5, 0.75, 1.0)
+GRADED_SSIM = (0.96, 0.91, 0.86, 0.81)  # the calibration targets at those strengths
+# kind -> its parameter at each strength: eval/calibrate_graded.py's output (6 sources at 1280x720), see
+# docs/benchmarks.md. SSIM is harsh on noise and lenient on blur over smooth areas, and the table inherits that.
+GRADED_PARAMS = {
+    "blur": (1.704, 2.915, 4.448, 7.036),  # Gaussian sigma, px at 1280 wide
+    "noise": (2.856, 4.468, 5.786, 7.056),  # Gaussian sigma, 8-bit levels, per pixel and channel
+    "compression": (26, 35, 40, 44),  # H.264 CRF (blocking and ringing from a real encoder)
+    "bright": (1.238, 1.418, 1.606, 1.804),  # gain, highlights clipped
+    "dark": (1.29, 1.471, 1.643, 1.814),  # divisor
+    "contrast": (0.77, 0.562, 0.415, 0.294),  # contrast kept around the mean
+    "banding": (4.581, 3.713, 3.046, 2.643),  # bits per channel
+    "rescale": (3.623, 5.994, 8.86, 13.687),  # down by this factor, back up (bicubic)
+}
+# The local-detail variant: fine artefacts that a resize to the encoder's input (336-448 px) hides, while a
+# native-resolution crop shows them: pixel-level noise on 1280x720 frames, calibrated as above to milder
+# SSIM targets. (Codec artefacts do not qualify: H.264 at 720p, and even JPEG's 8x8 blocks, kept 75-87% of
+# their RMS error after a resize to 336 px wide, where this noise keeps about a quarter.)
+LOCAL_SSIM = (0.97, 0.94, 0.90, 0.86)
+LOCAL_PARAMS = {
+    "noise": (2.466, 3.54, 4.761, 5.786),
+}
+# The clustered variant: mild strengths only, so MOS crowds into 68-84 (a 5-level model sees one level there).
+CLUSTERED_STRENGTHS = (0.2, 0.3, 0.4)
+GRADED_CLEAN_CRF = 12  # every clip but the compressed ones is encoded all but losslessly
+
+
+def graded_distort(frames: np.ndarray, kind: str, param: float) -> np.ndarray:
+    """One frame-visible distortion of (T, H, W, 3) uint8 frames with its parameter (compression is the
+    encoder's: the frames come back as they are)."""
+    from scipy import ndimage
+
+    x = frames.astype(np.float32)
+    if kind == "blur":
+        sigma = param * frames.shape[2] / 1280
+        x = ndimage.gaussian_filter(x, sigma=(0, sigma, sigma, 0))
+    elif kind == "noise":
+        x = x + np.random.default_rng(int(param * 1000)).normal(0, param, x.shape)
+    elif kind == "bright":
+        x = x * param
+    elif kind == "dark":
+        x = x / param
+    elif kind == "contrast":
+        mean = x.mean(axis=(1, 2, 3), keepdims=True)
+        x = (x - mean) * param + mean
+    elif kind == "banding":
+        step = 256 / 2 ** param
+        x = (np.floor(x / step) + 0.5) * step
+    elif kind == "rescale":
+        from PIL import Image
+
+        h, w = frames.shape[1:3]
+        small = (max(1, round(w / param)), max(1, round(h / param)))
+        x = np.stack([np.asarray(Image.fromarray(f).resize(small, Image.BOX).resize((w, h), Image.BICUBIC))
+                      for f in frames]).astype(np.float32)
+    elif kind not in ("compression", "none"):
+        raise ValueError(f"unknown graded distortion {kind!r}; known: {sorted(GRADED_PARAMS)}")
+    return np.clip(np.round(x), 0, 255).astype(np.uint8)
+
+
+def graded_mos(strength: float) -> float:
+    return round(100 - 80 * strength, 3)
+
+
+def graded_plan(variant: str) -> list[tuple[str, float]]:
+    """(kind, strength) of every version of a source, the pristine one first."""
+    if variant == "plain":
+        return [("none", 0.0)] + [(k, s) for k in GRADED_PARAMS for s in GRADED_STRENGTHS]
+    if variant == "local":
+        return [("none", 0.0)] + [(k, s) for k in LOCAL_PARAMS for s in GRADED_STRENGTHS]
+    if variant == "clustered":
+        return [(k, s) for k in GRADED_PARAMS for s in CLUSTERED_STRENGTHS]
+    raise ValueError(f"variant must be plain, local or clustered, got {variant!r}")
+
+
+def graded_param(kind: str, strength: float, variant: str = "plain") -> float:
+    """A kind's parameter at any strength in [0, 1]: the calibrated table, interpolated (0: no distortion)."""
+    table = (LOCAL_PARAMS if variant == "local" else GRADED_PARAMS)[kind]
+    zero = {"blur": 0.0, "noise": 0.0, "compression": GRADED_CLEAN_CRF, "bright": 1.0, "dark": 1.0,
+            "contrast": 1.0, "banding": 8.0, "rescale": 1.0}[kind]
+    return float(np.interp(strength, (0.0,) + GRADED_STRENGTHS, (zero,) + table))
+
+
+def _graded_source(folder: Path, s: int, size, seconds: float, fps: int, seed: int, variant: str = "plain") -> list[str]:
+    from lmm_vqa.encoding import write_video
+
+    rng = np.random.default_rng([seed, s])
+    clip = render_clip(source_image(s, rng), size, max(1, round(seconds * fps)), rng)
+    lines = []
+    for kind, strength in graded_plan(variant):
+        name = f"{kind}_{s:03d}_{int(round(strength * 100)):03d}.mp4"
+        if kind == "compression":
+            write_video(folder / name, clip, fps=fps, crf=int(round(graded_param(kind, strength, variant))))
+        else:
+            frames = clip if kind == "none" else graded_distort(clip, kind, graded_param(kind, strength, variant))
+            write_video(folder / name, frames, fps=fps, crf=GRADED_CLEAN_CRF)
+        lines.append(f"{name},{graded_mos(strength)}")
+    return lines
+
+
 def _write_labels(layout: str, folder: Path, records: list) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    if layout == "vdpve":
+    if layout in ("vdpve", "graded"):
         (folder / "labels.txt").write_text("\n".join(records) + "\n")
         return
     from lmm_vqa.data import CVQAD_COLUMNS
@@ -183,23 +297,27 @@ def _write_labels(layout: str, folder: Path, records: list) -> None:
         writer.writerows(records)
 
 
-def videos_per_source(layout: str) -> int:
+def videos_per_source(layout: str, variant: str = "plain") -> int:
+    if layout == "graded":
+        return len(graded_plan(variant))
     return 21 if layout == "vdpve" else 2 * sum(len(c) for c in CVQAD_CODECS.values())
 
 
 def make(out_dir, layout: str = "vdpve", sources: int = 10, size=(1280, 720), seconds: float = 5.0,
-         fps: int = 25, seed: int = 0, progress=None, workers: int = 1) -> dict:
+         fps: int = 25, seed: int = 0, progress=None, workers: int = 1, variant: str = "plain") -> dict:
     """Write a synthetic dataset; returns {split: number of videos}. Sources are made in
-    `workers` processes; the files do not depend on it."""
-    if layout not in ("vdpve", "cvqad"):
-        raise ValueError(f"layout must be vdpve or cvqad, got {layout!r}")
+    `workers` processes; the files do not depend on it. `variant` (graded layout): plain, local, clustered."""
+    if layout not in ("vdpve", "cvqad", "graded"):
+        raise ValueError(f"layout must be vdpve, cvqad or graded, got {layout!r}")
+    graded_plan(variant)  # validates it
     if sources < 1:
         raise ValueError("need at least one source")
     w, h = size
     if w % 2 or h % 2 or min(w, h) < 64:
         raise ValueError(f"size must be even and at least 64 px on each side (AV1), got {w}x{h}")
     out = Path(out_dir)
-    make_source = _vdpve_source if layout == "vdpve" else _cvqad_source
+    make_source = {"vdpve": _vdpve_source, "cvqad": _cvqad_source,
+                   "graded": partial(_graded_source, variant=variant)}[layout]
     splits = _splits(sources, np.random.default_rng(seed))
     jobs = [(split, s) for split, ids in splits.items() for s in ids]
     for split in splits:
@@ -212,7 +330,7 @@ def make(out_dir, layout: str = "vdpve", sources: int = 10, size=(1280, 720), se
         for fut in as_completed(futures):
             results[futures[fut]] = fut.result()
             if progress:
-                progress.update(videos_per_source(layout))
+                progress.update(videos_per_source(layout, variant))
     counts = {}
     for split, ids in splits.items():
         records = [r for s in ids for r in results[(split, s)]]

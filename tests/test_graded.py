@@ -1,0 +1,98 @@
+"""The graded synthetic benchmark: frame-visible distortions at graded strengths, labelled by what was done."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lmm_vqa import synth
+from lmm_vqa.cli import main
+from lmm_vqa.data import load_labels
+
+STRENGTHS = {int(round(100 * s)): s for s in synth.GRADED_STRENGTHS}
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    out = tmp_path_factory.mktemp("graded")
+    return out, synth.make(out, "graded", sources=3, size=(128, 72), seconds=0.5, fps=4, seed=0)
+
+
+def test_labels_say_what_was_done_whatever_the_content(graded):
+    out, counts = graded
+    per_source = 1 + len(synth.GRADED_PARAMS) * len(synth.GRADED_STRENGTHS)
+    assert counts == {"test": per_source, "val": per_source, "train": per_source}
+    sources = {}
+    for split in counts:
+        ds = load_labels(out / split / "labels.txt", check_files=True)  # every video exists
+        for name, mos in zip(ds["name"], ds["mos"]):
+            kind, source, strength = Path(name).stem.rsplit("_", 2)
+            assert mos == pytest.approx(100 - 80 * int(strength) / 100)  # the strength alone sets the label
+            assert kind in synth.GRADED_PARAMS or (kind, strength) == ("none", "000")
+            sources.setdefault(split, set()).add(source)
+    assert not (sources["train"] & sources["test"]) and not (sources["train"] & sources["val"])
+
+
+def _ssim(a, b):
+    from skimage.metrics import structural_similarity
+
+    luma = np.array([0.299, 0.587, 0.114], np.float32)
+    return structural_similarity(a.astype(np.float32) @ luma, b.astype(np.float32) @ luma, data_range=255.0)
+
+
+def test_every_kind_gets_worse_with_strength():
+    """Against the pristine frame, each kind's distortion grows with its strength (luma SSIM falls)."""
+    rng = np.random.default_rng(0)
+    clip = synth.render_clip(synth.source_image(1, rng), (320, 180), 1, rng)
+    for kind in synth.GRADED_PARAMS:
+        if kind == "compression":
+            crfs = [synth.graded_param(kind, s) for s in synth.GRADED_STRENGTHS]
+            assert crfs == sorted(crfs) and crfs[0] > synth.GRADED_CLEAN_CRF
+            continue
+        ssim = [_ssim(clip[0], synth.graded_distort(clip, kind, synth.graded_param(kind, s))[0])
+                for s in (0.0,) + synth.GRADED_STRENGTHS]
+        assert ssim[0] > 0.99 and all(a > b for a, b in zip(ssim, ssim[1:])), (kind, ssim)
+
+
+def test_the_clustered_variant_crowds_into_a_narrow_band():
+    plain = [synth.graded_mos(s) for _, s in synth.graded_plan("plain")]
+    clustered = [synth.graded_mos(s) for _, s in synth.graded_plan("clustered")]
+    assert min(clustered) >= 60 and max(clustered) - min(clustered) <= 20  # one level of a 5-level model is 20 wide
+    assert np.std(clustered) < np.std(plain) / 3
+
+
+def test_local_artefacts_fade_when_the_frame_is_resized_to_the_encoders_input(tmp_path):
+    """At 1280x720 the local variant's strongest artefacts are there at native resolution; resized to 336 px
+    wide (what a vision tower gets) most of their energy is gone."""
+    from PIL import Image
+
+    from lmm_vqa.encoding import write_video
+    from lmm_vqa.video import load_frames
+
+    rng = np.random.default_rng(0)
+    clip = synth.render_clip(synth.source_image(0, rng), (1280, 720), 2, rng)
+
+    def resized(frame):
+        return np.asarray(Image.fromarray(frame).resize((336, 189), Image.BICUBIC)).astype(np.float32)
+
+    for kind in synth.LOCAL_PARAMS:
+        param = synth.graded_param(kind, 1.0, "local")
+        if kind == "compression":
+            write_video(tmp_path / "c.mp4", clip, fps=25, crf=int(param))
+            decoded = load_frames(tmp_path / "c.mp4", "uniform:1", 1)
+            got, ref = decoded.frames[0], clip[decoded.indices[0]]
+        else:
+            got, ref = synth.graded_distort(clip, kind, param)[0], clip[0]
+        native = np.sqrt(np.mean((got.astype(np.float32) - ref) ** 2))
+        small = np.sqrt(np.mean((resized(got) - resized(ref)) ** 2))
+        assert native > 1.5 and small < 0.5 * native, (kind, native, small)
+
+
+def test_the_cli_makes_a_variant_and_refuses_one_for_another_layout(tmp_path, capsys):
+    out = tmp_path / "clustered"
+    assert main(["synth", str(out), "--layout", "graded", "--variant", "clustered", "--sources", "3", "--size",
+                 "96x64", "--seconds", "0.5", "--fps", "4", "--workers", "1"]) == 0
+    ds = load_labels(out / "train" / "labels.txt", check_files=True)
+    assert len(ds) == len(synth.graded_plan("clustered")) and min(ds["mos"]) >= 60
+    assert main(["synth", str(tmp_path / "x"), "--variant", "local"]) == 2
+    assert "--variant local is a variant of --layout graded" in capsys.readouterr().err
