@@ -156,6 +156,19 @@ def graded_calibration() -> str:
     return "\n\n".join(out)
 
 
+def serve_load() -> str:
+    rec = load("serve_load")
+    f = rec["figures"]
+    rows = [[f["clients"], f"{f['seconds']:.0f} s", f["requests"], f"{f['requests_s']:.1f}", f"{f['p50_ms']:.0f} ms",
+             f"{f['p99_ms']:.0f} ms", f["lost"], f["wrong_answers"], f"{f['service_frames_s']:.1f}",
+             f"{f['cli_frames_s']:.1f}"]]
+    return (provenance(rec) + "\n\n"
+            + table(["clients", "for", "requests", "requests/s", "p50", "p99", "lost", "to the wrong request",
+                     "model frames/s under load", "the CLI's frames/s"], rows)
+            + f"\n\nThe model ran {f['videos_scored_by_the_model']} videos in {f['batches']} batches: "
+              f"{f['videos_scored_by_the_model'] / max(1, f['batches']):.1f} requests scored together on average (one call of the scorer, batching their frames).")
+
+
 def readme_figures() -> str:
     score, cost = load("score_throughput")["figures"]["rows"], load("train_cost")["figures"]
     scaling = load("score_scaling")["figures"]["rows"]["scaling"]
@@ -174,7 +187,8 @@ def readme_figures() -> str:
 
 RENDERERS = {"dtype_agreement": dtype_agreement, "gpu_tests": gpu_tests, "train_cost": train_cost,
              "score_throughput": score_throughput, "score_scaling": score_scaling, "score_compiled": score_compiled, "score_mplug": score_mplug,
-             "graded_calibration": graded_calibration, "readme_figures": readme_figures}
+             "graded_calibration": graded_calibration,
+             "serve_load": serve_load, "readme_figures": readme_figures}
 
 
 def render(text: str) -> str:

@@ -301,6 +301,33 @@ def cmd_train(args) -> int:
     return 0
 
 
+def cmd_serve(args) -> int:
+    try:
+        import fastapi  # noqa: F401
+        import multipart  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError:
+        raise ValueError("lmm-vqa serve needs FastAPI and uvicorn: pip install 'lmm-vqa[serve]'") from None
+    from lmm_vqa.serve import ServeSettings, serve
+
+    if args.host not in ("127.0.0.1", "localhost", "::1") and not args.token:
+        print(f"note: serving on {args.host} without --token: anyone who can reach it can use the model",
+              file=sys.stderr)
+    for folder in args.allow_dir or ():
+        if not Path(folder).is_dir():
+            raise ValueError(f"--allow-dir {folder}: no such folder")
+    ckpt = describe_model(args)
+    scorer = load_scorer_from_args(args)
+    settings = ServeSettings(max_upload_mb=args.max_upload_mb, max_seconds=args.max_seconds, queue_size=args.queue,
+                             timeout_s=args.timeout, batch_size=args.batch_size, decode_workers=args.workers,
+                             token=args.token, allow_dirs=tuple(args.allow_dir or ()))
+    info = {"model": ckpt.identity, "preset": ckpt.preset or None, "kind": ckpt.kind}
+    print(f"serving {ckpt.identity} on http://{args.host}:{args.port}/ (API schema: /docs); Ctrl-C stops",
+          file=sys.stderr)
+    serve(scorer, args.host, args.port, settings, info)
+    return 0
+
+
 def cmd_models(args) -> int:
     import json
     from dataclasses import asdict
@@ -367,6 +394,24 @@ def build_parser() -> argparse.ArgumentParser:
                                      "list such as cuda:0,cuda:1 (the same run as `torchrun --nproc-per-node N -m "
                                      "lmm_vqa.cli score ...`); each writes OUT.rank<R>.jsonl, merged into OUT at the end")
     p.set_defaults(func=cmd_score)
+
+    p = sub.add_parser("serve", help="a web page and an HTTP API for scoring and explaining videos",
+                       description="Hold the model once and serve a page (drop a video, see its score, ask why) "
+                                   "and a JSON API (/docs).")
+    add_scorer_args(p)
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--token", default=os.environ.get("LMM_VQA_TOKEN"),
+                   help="require 'Authorization: Bearer TOKEN' on the API (default: $LMM_VQA_TOKEN)")
+    p.add_argument("--allow-dir", action="append", help="a server folder whose files /api/score/path may score "
+                                                        "(repeatable; default: none)")
+    p.add_argument("--max-upload-mb", type=float, default=500.0, help="per request (default 500)")
+    p.add_argument("--max-seconds", type=float, default=600.0, help="longest video accepted (default 600)")
+    p.add_argument("--queue", type=int, default=64, help="requests waiting for the model before 503 (default 64)")
+    p.add_argument("--timeout", type=float, default=600.0, help="seconds per request (default 600)")
+    p.add_argument("--batch-size", type=int, default=8, help="prompts per forward pass (default 8)")
+    p.add_argument("--workers", type=int, default=2, help="video decoding threads (default 2)")
+    p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("models", help="the published quality models with a preset: how each is scored",
                        description="Presets of published quality models (lmm_vqa/presets/*.json).")

@@ -140,14 +140,15 @@ def render_prompt(processor, num_images: int, config: ScorerConfig, question: st
     """The chat-templated user turn (the images, then the question; the other way round with
     `images_first: false`) and the start of the answer (`question`, `answer_prefix`: the config's unless
     given), with the config's `template_kwargs`. For level words thinking is off (`enable_thinking=False`,
-    which templates without a thinking mode ignore): the level word must follow the answer's start, as in
-    Q-ReAlign's scorer."""
+    where the template has that switch): the level word must follow the answer's start, as in Q-ReAlign's
+    scorer."""
     question = config.question if question is None else question
     answer_prefix = config.answer_prefix if answer_prefix is None else answer_prefix
     images = [{"type": "image"} for _ in range(num_images)]
     text = [{"type": "text", "text": question}]
     content = images + text if config.images_first else text + images
-    thinking = {"enable_thinking": False} if config.method == "levels" else {}
+    template = processor.chat_template if isinstance(processor.chat_template, str) else ""
+    thinking = {"enable_thinking": False} if config.method == "levels" and "enable_thinking" in template else {}
     rendered = processor.apply_chat_template([{"role": "user", "content": content}], add_generation_prompt=True,
                                              tokenize=False, **{**thinking, **config.template_kwargs})
     if not answer_prefix:
