@@ -1,13 +1,16 @@
-"""HIVE ablation on the held-out synthetic split: Q-Align baseline / + local views (one shared
-encoder) / + dual encoder / + fine levels / HIVE (dual encoder, fused levels).
+"""HIVE ablation on a held-out synthetic split, over several seeds: Q-Align baseline / + local views (one
+shared encoder) / + dual encoder / + fine levels / HIVE (dual encoder, fused levels), with the classical
+reference (hand features + ridge) on the same split.
 
-    python eval/hive_ablation.py --data data/synth_hive --base lmm_vqa/demo_model --work runs/ablation
+    python eval/hive_ablation.py --variant local --seeds 0 1 2 --base lmm_vqa/demo_model --work runs/abl_local
 
-Makes the synthetic VDPVE-style data if missing (448x256, so that 224 px local crops are native
-resolution), fine-tunes five LoRA adapters on the base, assembles the two fused models with
-`lmm-vqa hive`, scores the test split with every row and prints the table: the challenge metric
-(NTIRE 2023 main score), SRCC, PLCC and the number of distinct predicted scores; a histogram of
-the predictions is written beside it.
+Makes the graded benchmark's data if missing (`lmm-vqa synth --layout graded --variant V`, 1280x720, so that
+the local views are native-resolution crops), fine-tunes the five LoRA adapters per seed on the base,
+assembles the two fused models with `lmm-vqa hive`, scores the test split with every row and prints
+mean ± sd over the seeds of the challenge metric (NTIRE 2023 main score), SRCC, PLCC and the number of
+distinct predicted scores. Writes beside it: the dual encoder's gate over training (gate.png, from the
+training logs), histograms of the predictions, coarse against fused (hist.png), and
+eval/results/hive_ablation_<variant>.json.
 """
 
 from __future__ import annotations
@@ -54,57 +57,110 @@ def sh_parallel(commands: list[list], logs: list[Path]) -> None:
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--data", default="data/synth_hive")
+    p.add_argument("--variant", choices=["plain", "local", "clustered"], default="plain")
+    p.add_argument("--data", help="the data folder (default data/graded_<variant>; made if missing)")
     p.add_argument("--base", default="lmm_vqa/demo_model")
-    p.add_argument("--work", default="runs/ablation")
-    p.add_argument("--sources", type=int, default=60)
+    p.add_argument("--work", help="default runs/ablation_<variant>")
+    p.add_argument("--sources", type=int, default=16)
+    p.add_argument("--size", default="1280x720")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--train", nargs="*", default=[], help="extra key=value for every training run")
-    p.add_argument("--parallel", action="store_true", help="train the five adapters at the same time")
+    p.add_argument("--parallel", action="store_true", help="train a seed's five adapters at the same time")
+    p.add_argument("--record", help="result file (default eval/results/hive_ablation_<variant>.json)")
     args = p.parse_args(argv)
-    data, work = Path(args.data), Path(args.work)
+    data = Path(args.data or f"data/graded_{args.variant}")
+    work = Path(args.work or f"runs/ablation_{args.variant}")
     if not (data / "test/labels.txt").is_file():
-        sh("lmm-vqa", "synth", data, "--layout", "vdpve", "--sources", args.sources, "--size", "448x256",
-           "--seconds", "2", "--fps", "8")
-    common = [f"model={args.base}", f"train_labels={data / 'train/labels.txt'}",
-              f"val_labels={data / 'val/labels.txt'}", f"epochs={args.epochs}", "frames=fps:2", "max_frames=4",
-              "overwrite=true", *args.train]
-    work.mkdir(parents=True, exist_ok=True)
-    commands = [["lmm-vqa", "train", config, *common, f"views={views}", f"encoder={encoder}",
-                 f"output_dir={work / name}"] for name, (config, views, encoder) in TRAIN.items()]
-    if args.parallel:
-        sh_parallel(commands, [work / f"train_{name}.log" for name in TRAIN])
-    else:
-        for cmd in commands:
-            sh(*cmd)
-    for name, (coarse, fine) in FUSED.items():
-        sh("lmm-vqa", "hive", work / coarse, work / fine, "--val", data / "val/labels.txt", "--out", work / name)
-
-    from lmm_vqa.report import evaluate, join
+        sh("lmm-vqa", "synth", data, "--layout", "graded", "--variant", args.variant, "--sources", args.sources,
+           "--size", args.size, "--seconds", "2", "--fps", "8")
     from lmm_vqa.data import load_labels
+    from lmm_vqa.report import evaluate, join
     from lmm_vqa.results import read_rows
 
     labels = load_labels(data / "test/labels.txt")
-    table, preds = [], {}
-    for row, folder in ROWS.items():
-        out = work / f"test_{folder}.csv"
-        sh("lmm-vqa", "score", data / "test", "--model", work / folder, "--out", out, "--quiet", "--batch-size", "32",
-           "--workers", "8")
-        joined = join(read_rows(out), labels)
-        result = evaluate(joined, "ntire2023")["overall"]
-        preds[row] = joined["pred"]
-        table.append({"row": row, "main": result["main"], "srcc": result["srcc"], "plcc": result["plcc"],
-                      "distinct": int(len(np.unique(joined["pred"].round(4)))), "n": int(len(joined["pred"]))})
-    print(f"\n{'model':<46}{'NTIRE main':>11}{'SRCC':>8}{'PLCC':>8}{'distinct':>10}{'n':>6}")
-    for r in table:
-        print(f"{r['row']:<46}{r['main']:>11.4f}{r['srcc']:>8.4f}{r['plcc']:>8.4f}{r['distinct']:>10}{r['n']:>6}")
-    extra = {"fusion_fit": {n: json.loads((work / n / "hive.json").read_text()) for n in FUSED},
-             "gate_tanh": {n: gate(work / n) for n, (_, _, enc) in TRAIN.items() if enc == "dual"}}
-    for name, spec in extra["fusion_fit"].items():
-        print(f"{name}: fusion weights {spec['weights']}, validation {spec['fit']}")
-    print(f"dual-encoder gates, tanh(gate): {extra['gate_tanh']}")
-    (work / "ablation.json").write_text(json.dumps({"rows": table, **extra}, indent=2) + "\n")
-    histogram(preds, work / "ablation_hist.png")
+    runs = {row: [] for row in ROWS}
+    preds = {}
+    for seed in args.seeds:
+        run = work / f"seed{seed}"
+        run.mkdir(parents=True, exist_ok=True)
+        common = [f"model={args.base}", f"train_labels={data / 'train/labels.txt'}",
+                  f"val_labels={data / 'val/labels.txt'}", f"epochs={args.epochs}", "frames=fps:2", "max_frames=4",
+                  f"seed={seed}", "overwrite=true", *args.train]
+        commands = [["lmm-vqa", "train", config, *common, f"views={views}", f"encoder={encoder}",
+                     f"output_dir={run / name}"] for name, (config, views, encoder) in TRAIN.items()]
+        if args.parallel:
+            sh_parallel(commands, [run / f"train_{name}.log" for name in TRAIN])
+        else:
+            for cmd in commands:
+                sh(*cmd)
+        for name, (coarse, fine) in FUSED.items():
+            sh("lmm-vqa", "hive", run / coarse, run / fine, "--val", data / "val/labels.txt", "--out", run / name)
+        for row, folder in ROWS.items():
+            out = run / f"test_{folder}.csv"
+            sh("lmm-vqa", "score", data / "test", "--model", run / folder, "--out", out, "--quiet", "--overwrite",
+               "--batch-size", "32", "--workers", "8")
+            joined = join(read_rows(out), labels)
+            result = evaluate(joined, "ntire2023")["overall"]
+            runs[row].append({"seed": seed, "main": result["main"], "srcc": result["srcc"], "plcc": result["plcc"],
+                              "distinct": int(len(np.unique(joined["pred"].round(4)))),
+                              "gate_tanh": gate(run / folder) if TRAIN.get(folder, ("", "", ""))[2] == "dual"
+                              else None})
+            if seed == args.seeds[0]:
+                preds[row] = joined["pred"]
+
+    classical = {}
+    sh("python", Path(__file__).parent / "classical_baseline.py", "--train", data / "train/labels.txt",
+       "--test", data / "test/labels.txt", "--out", work / "classical")
+    for name in ("blur", "ridge"):
+        joined = join(read_rows(work / "classical" / f"{name}.csv"), labels)
+        classical[name] = {k: evaluate(joined, "ntire2023")["overall"][k] for k in ("main", "srcc", "plcc")}
+
+    table = []
+    print(f"\n{args.variant} variant, seeds {args.seeds}: mean ± sd")
+    print(f"{'model':<46}{'NTIRE main':>16}{'SRCC':>16}{'PLCC':>16}{'distinct':>10}")
+    for row, results in runs.items():
+        stats = {k: (float(np.mean([r[k] for r in results])), float(np.std([r[k] for r in results], ddof=1))
+                     if len(results) > 1 else 0.0) for k in ("main", "srcc", "plcc", "distinct")}
+        table.append({"row": row, **{k: {"mean": m, "sd": sd} for k, (m, sd) in stats.items()}, "runs": results})
+        print(f"{row:<46}" + "".join(f"{m:>9.4f} ± {sd:<5.3f}" for k, (m, sd) in stats.items() if k != "distinct")
+              + f"{stats['distinct'][0]:>10.0f}")
+    for name, r in classical.items():
+        print(f"{'classical: ' + name:<46}{r['main']:>16.4f}{r['srcc']:>16.4f}{r['plcc']:>16.4f}")
+    gate_plot(work, args.seeds, work / "gate.png")
+    histogram(preds, work / "hist.png")
+    import record
+
+    figures = {"variant": args.variant, "seeds": args.seeds, "sources": args.sources, "epochs": args.epochs,
+               "rows": table, "classical": classical,
+               "fusion_fit": {f"seed{s}/{n}": json.loads((work / f"seed{s}" / n / "hive.json").read_text())["weights"]
+                              for s in args.seeds for n in FUSED}}
+    print(f"wrote {record.write(f'hive_ablation_{args.variant}', figures, args.record)}")
+
+
+def gate_plot(work: Path, seeds: list, path: Path) -> None:
+    """The dual encoder's gate, tanh(gate), over training, from each run's log."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3), dpi=120)
+    for seed in seeds:
+        for name, (_, _, encoder) in TRAIN.items():
+            log = work / f"seed{seed}" / name / "log.jsonl"
+            if encoder != "dual" or not log.is_file():
+                continue
+            points = [json.loads(line) for line in log.read_text().splitlines()]
+            points = [(r["step"], r["gate_tanh"]) for r in points if "gate_tanh" in r]
+            if points:
+                ax.plot(*zip(*points), label=f"{name}, seed {seed}")
+    ax.set_xlabel("step")
+    ax.set_ylabel("tanh(gate)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
 
 
 def gate(folder: Path) -> float:

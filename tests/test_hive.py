@@ -239,6 +239,8 @@ def test_dual_encoder_trains_on_other_families(tmp_path, checkpoint, synth_vdpve
     weights = load_file(out / "adapter_model.safetensors")
     assert any("hive_local" in k and "lora_A" in k for k in weights), "the local encoder's own LoRA"
     assert any(projector in k for k in weights) and any(k.endswith("hive_fusion.gate") for k in weights)
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines() if '"step"' in line]
+    assert all("gate_tanh" in r for r in log if "loss" in r), "the gate's value is logged as it trains"
     from lmm_vqa.checkpoints import load_scorer
 
     row = load_scorer(out, device="cpu").score_video(sorted((synth_vdpve / "test").glob("*.mp4"))[0])

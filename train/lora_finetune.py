@@ -503,8 +503,11 @@ def main(argv=None) -> dict:
             bar.update(1)
             if progress["step"] % cfg.log_every == 0 or progress["step"] == total_steps:
                 mean = {k: float(np.mean([r[k] for r in running])) for k in running[0]}
+                # the dual encoder's gate: how much of the local views gets in (plotted by the HIVE ablation)
+                gate = {"gate_tanh": round(float(p.detach().float().tanh()), 5) for n, p in unwrapped.named_parameters()
+                        if p.requires_grad and FUSION in n and n.endswith(".gate")}
                 log({"step": progress["step"], "epoch": epoch, "lr": scheduler.get_last_lr()[0],
-                     "seconds": round(time.perf_counter() - started, 1), **mean})
+                     "seconds": round(time.perf_counter() - started, 1), **mean, **gate})
                 bar.set_postfix(loss=f"{mean['loss']:.4f}")
                 running = []
             if progress["step"] >= total_steps:
