@@ -154,7 +154,7 @@ def gate_plot(work: Path, seeds: list, path: Path) -> None:
             points = [json.loads(line) for line in log.read_text().splitlines()]
             points = [(r["step"], r["gate_tanh"]) for r in points if "gate_tanh" in r]
             if points:
-                ax.plot(*zip(*points), label=f"{name}, seed {seed}")
+                ax.plot(*zip(*points), marker=".", label=f"{name}, seed {seed}")
     ax.set_xlabel("step")
     ax.set_ylabel("tanh(gate)")
     ax.legend(fontsize=7)
