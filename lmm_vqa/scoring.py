@@ -50,6 +50,9 @@ class ScorerConfig:
     # tokens before the LM (needs views: dual and a checkpoint trained with it)
     encoder: str = "shared"
     images_first: bool = True  # the user turn: images, then the question (Q-SiT: the question, then the image)
+    # a prompts/ name or file for still images, where they are asked about otherwise than videos (OneAlign's
+    # clip mode: a video prompt for videos, its image prompt for images); None: the same prompt for both
+    image_prompt: str | None = None
     template_kwargs: dict = field(default_factory=dict)  # more chat-template variables, e.g. {"add_vision_id": true}
     # "levels": the level words' probabilities after the answer's start (Q-Align). "answer": the model writes
     # its answer (reasoning models) and a number is read from it (answers.py), on `answer_range`'s scale.
@@ -78,6 +81,8 @@ class ScorerConfig:
             from lmm_vqa.answers import check_answer_settings
 
             check_answer_settings(self)
+        if self.image_prompt:
+            load_scoring_prompt(self.image_prompt)  # it exists
         if self.question is None or self.answer_prefix is None:
             p = load_scoring_prompt(self.prompt or f"score_{self.mode}")
             self.question = p.question if self.question is None else self.question
@@ -312,19 +317,29 @@ class Scorer:
         self.view_size_px, self.view_fill = view_geometry(processor, config)
         self._prep_stream = None  # CUDA stream for preprocessing, made on first use
         self._prompts = {}  # (images, question, answer prefix) -> rendered scoring prompt
+        self.image_texts = None  # (question, answer prefix) for still images, where they differ
+        if config.image_prompt:
+            image = load_scoring_prompt(config.image_prompt)
+            self.image_texts = (image.question, image.answer_prefix)
+            if config.method == "levels" and resolve_level_tokens(self.tokenizer, image.answer_prefix,
+                                                                  self.levels.words) != self.level_ids:
+                raise ValueError(f"image_prompt {config.image_prompt!r}: after its answer start the level words "
+                                 "tokenise differently than after the video prompt's; use one prompt for both")
 
     # ------------------------------------------------------------------ prompts
 
     def render_prompt(self, num_images: int, question: str | None = None, answer_prefix: str | None = None) -> str:
         return render_prompt(self.processor, num_images, self.config, question or None, answer_prefix)
 
-    def prompt_for(self, images: list) -> str:
+    def prompt_for(self, images: list, still: bool = False) -> str:
         """The scoring prompt for one prompt's images (as `prompt_images` gives them); it depends only
-        on their number, so each is rendered once (the chat template is slow to run per frame)."""
+        on their number (and, with an `image_prompt`, on whether they come from a still image), so each
+        is rendered once (the chat template is slow to run per frame)."""
         n = prompt_placeholders(self.config, len(images))
-        key = (n, self.config.question, self.config.answer_prefix)
+        question, prefix = self.image_texts if still and self.image_texts else (None, None)
+        key = (n, question, prefix)
         if key not in self._prompts:
-            self._prompts[key] = self.render_prompt(n)
+            self._prompts[key] = self.render_prompt(n, question, prefix)
         return self._prompts[key]
 
     def prompt_images(self, frames) -> list[np.ndarray]:
@@ -436,7 +451,7 @@ class Scorer:
             prompts = []  # (text, images) per item
             for vid, item in batch:
                 images = state.images[vid][item]
-                prompts.append((self.prompt_for(images), images))
+                prompts.append((self.prompt_for(images, still=state.videos[vid][1].decoder == "image"), images))
             try:
                 started = self.start_level_probs([t for t, _ in prompts], [im for _, ims in prompts for im in ims])
             except (ValueError, RuntimeError):

@@ -201,3 +201,15 @@ def test_visualquality_r1_gets_the_prompt_its_authors_build(checkpoint, videos):
     frame = load_frames(videos["image"]).frames[0]
     assert scorer.prompt_for([frame]) == theirs and "Picture 1: " in theirs
     assert type(scorer).__name__ == "AnswerScorer" and scorer.generate_kwargs["do_sample"]
+
+
+def test_an_image_under_a_video_preset_is_asked_about_as_an_image():
+    """OneAlign's preset scores videos in clip mode with the video prompt, and an image with Q-Align's image
+    prompt, as its image scorer does: the original code's probabilities for that image (tests/data)."""
+    ref = json.loads((MPLUG.parent / "reference.json").read_text())
+    case = next(c for c in ref["cases"] if c["name"] == "image_landscape")
+    scorer = load_scorer(str(MPLUG), device="cpu", preset="one-align")
+    assert scorer.config.mode == "clip"
+    assert scorer.prompt_for([None], still=True) == AUTHORS_PROMPTS["q-align-iqa"]
+    row = scorer.score_video(MPLUG.parent / "images" / case["images"][0])
+    np.testing.assert_allclose([row[f"p_{w}"] for w in ref["levels"]], case["level_probs"], atol=1e-4)
