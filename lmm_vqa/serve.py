@@ -112,6 +112,7 @@ class ModelWorker:
             future.set_exception(e)
 
     def _score_group(self, group):
+        group = [job for job in group if job[-1].set_running_or_notify_cancel()]  # running: progress can say so
         paths = [p for _, ps, _ in group for p in ps]
         self.stats["batches"] += 1
         self.stats["videos"] += len(paths)
@@ -312,23 +313,49 @@ def create_app(scorer, settings: ServeSettings | None = None, model_info: dict |
     async def score(file: UploadFile = File(..., description="a video or an image"),
                     thumbnails_: bool = Form(False, alias="thumbnails",
                                              description="also return the keyframes as small JPEGs and keep "
-                                                         "them for questions (the page does)")):
+                                                         "them for questions (the page does)"),
+                    stream: bool = Form(False, description="answer with server-sent events: `progress` "
+                                                           "({stage: queued, ahead} then {stage: scoring}), then "
+                                                           "`result` (the row) or `error` ({status, detail})")):
         """Score one upload: the CLI's row (score 1-5, score_01, level probabilities, per-frame scores)."""
         folder = Path(tempfile.mkdtemp(dir=workdir))
         try:
             path = await save(file, folder)
-            row = (await run(queued(worker.score, [str(path)])))[0]
-            row = public(row, file.filename or path.name)
-            if thumbnails_ and row["status"] == "ok":
-                decoded = await asyncio.to_thread(scorer.load, str(path))
-                row["thumbnails"] = await asyncio.to_thread(thumbnails, decoded.frames)
-                row["timestamps_s"] = [round(float(t), 3) for t in decoded.timestamps_s]
-                row["chat_id"] = remember_chat(decoded.frames)
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)  # the upload does not outlive its request
-        if row["status"] != "ok":
-            raise HTTPException(422, {"error": row["error"], "row": row})
-        return row
+            ahead = worker.jobs.qsize()
+            future = queued(worker.score, [str(path)])
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+
+        async def finish() -> dict:
+            try:
+                row = public((await run(future))[0], file.filename or path.name)
+                if thumbnails_ and row["status"] == "ok":
+                    decoded = await asyncio.to_thread(scorer.load, str(path))
+                    row["thumbnails"] = await asyncio.to_thread(thumbnails, decoded.frames)
+                    row["timestamps_s"] = [round(float(t), 3) for t in decoded.timestamps_s]
+                    row["chat_id"] = remember_chat(decoded.frames)
+            finally:
+                shutil.rmtree(folder, ignore_errors=True)  # the upload does not outlive its request
+            if row["status"] != "ok":
+                raise HTTPException(422, {"error": row["error"], "row": row})
+            return row
+
+        if not stream:
+            return await finish()
+
+        async def events():
+            yield f"event: progress\ndata: {json.dumps({'stage': 'queued', 'ahead': ahead})}\n\n"
+            result = asyncio.ensure_future(finish())
+            while not (future.running() or future.done()):
+                await asyncio.sleep(0.05)
+            yield f"event: progress\ndata: {json.dumps({'stage': 'scoring'})}\n\n"
+            try:
+                yield f"event: result\ndata: {json.dumps(await result)}\n\n"
+            except HTTPException as e:
+                yield f"event: error\ndata: {json.dumps({'status': e.status_code, 'detail': e.detail})}\n\n"
+
+        return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
     @app.post("/api/score/batch", dependencies=[Depends(authorised)])
     async def score_batch(files: list[UploadFile] = File(..., description="videos or images")):

@@ -169,6 +169,32 @@ def test_a_full_queue_answers_503_with_retry_after(server, videos):
     assert httpx.post(server["url"] + "/api/score", files=upload(videos["h264"]), timeout=60).status_code == 200
 
 
+def test_a_streamed_score_reports_its_progress_then_the_row(server, videos):
+    """stream=true: `progress` events (queued with the jobs ahead of it, then scoring) and the row; behind a
+    busy model the upload says how many wait before it."""
+    worker: ModelWorker = server["app"].state.worker
+    release = threading.Event()
+    busy = worker.call(release.wait)
+    while not busy.running():
+        time.sleep(0.01)
+    ahead = worker.call(lambda: None)  # one more job waiting
+    with ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(httpx.post, server["url"] + "/api/score", files=upload(videos["h264"]),
+                              data={"stream": "true"}, timeout=120)
+        time.sleep(1.0)
+        release.set()
+        r = pending.result()
+    ahead.result(30)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+    events = _events(r)
+    assert [k for k, _ in events] == ["progress", "progress", "result"]
+    assert events[0][1] == {"stage": "queued", "ahead": 1} and events[1][1] == {"stage": "scoring"}
+    assert events[2][1]["path"] == "h264.mp4" and events[2][1]["status"] == "ok"
+    bad = _events(httpx.post(server["url"] + "/api/score", files=upload(videos["not_video"]), data={"stream": "true"},
+                             timeout=60))
+    assert bad[-1][0] == "error" and bad[-1][1]["status"] == 422 and "notes.mp4" in bad[-1][1]["detail"]["error"]
+
+
 def test_the_model_and_the_schema_describe_themselves(server):
     model = httpx.get(server["url"] + "/api/model").json()
     assert model["model"] == "tiny llava" and model["levels"] == ["bad", "poor", "fair", "good", "excellent"]
