@@ -96,3 +96,19 @@ def test_the_cli_makes_a_variant_and_refuses_one_for_another_layout(tmp_path, ca
     assert len(ds) == len(synth.graded_plan("clustered")) and min(ds["mos"]) >= 60
     assert main(["synth", str(tmp_path / "x"), "--variant", "local"]) == 2
     assert "--variant local is a variant of --layout graded" in capsys.readouterr().err
+
+
+def test_the_graded_check_counts_pristine_first_and_per_kind_srcc(graded, tmp_path):
+    """eval/graded_check.py on predictions that follow the labels: SRCC 1, every pristine clip first."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "eval"))
+    from graded_check import check
+
+    out, _ = graded
+    labels = load_labels(out / "test" / "labels.txt")
+    rows = ["path,status,score"] + [f"{name},ok,{1 + 4 * mos / 100}" for name, mos in zip(labels["name"], labels["mos"])]
+    (tmp_path / "pred.csv").write_text("\n".join(rows) + "\n")
+    r = check(tmp_path / "pred.csv", out / "test" / "labels.txt")
+    assert r["srcc"] == pytest.approx(1.0) and r["pristine_first"] == 1.0
+    assert r["pairs"] == len(synth.GRADED_PARAMS) * 3  # one test source; strengths 0.5, 0.75 and 1.0 are clear

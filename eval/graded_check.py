@@ -1,0 +1,63 @@
+"""How a model does on the graded benchmark's held-out split: SRCC and PLCC against the labels, per kind
+and overall, and how often it ranks each source's pristine clip above that source's clearly degraded
+versions (strength >= 0.5), the issue-15 bar for the demo model (SRCC >= 0.85, pristine first >= 95%).
+
+    lmm-vqa score data/graded/test --model M --out pred.csv
+    python eval/graded_check.py pred.csv --labels data/graded/test/labels.txt [--record PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+import record
+from lmm_vqa.data import load_labels
+from lmm_vqa.metrics import plcc, srcc
+from lmm_vqa.results import read_rows
+
+
+def check(pred_file, labels_file, clear: float = 0.5) -> dict:
+    rows = {Path(r["path"]).name: float(r["score"]) for r in read_rows(pred_file) if r["status"] == "ok"}
+    labels = load_labels(labels_file)
+    missing = [n for n in labels["name"] if n not in rows]
+    if missing:
+        raise SystemExit(f"{len(missing)} labelled videos have no score in {pred_file}, e.g. {missing[:3]}")
+    by_kind, pristine, degraded = defaultdict(lambda: ([], [])), {}, defaultdict(list)
+    for name, mos in zip(labels["name"], labels["mos"]):
+        kind, source, strength = Path(name).stem.rsplit("_", 2)
+        by_kind[kind][0].append(rows[name])
+        by_kind[kind][1].append(mos)
+        if kind == "none":
+            pristine[source] = rows[name]
+        elif int(strength) / 100 >= clear:
+            degraded[source].append(rows[name])
+    pred = np.array([rows[n] for n in labels["name"]])
+    mos = np.array(labels["mos"], dtype=float)
+    pairs = [(pristine[s], d) for s, ds in degraded.items() if s in pristine for d in ds]
+    kinds = {k: {"srcc": srcc(np.array(p), np.array(m)), "n": len(p)} for k, (p, m) in by_kind.items() if k != "none"}
+    return {"n": len(pred), "srcc": srcc(pred, mos), "plcc": plcc(pred, mos), "kinds": kinds,
+            "pristine_first": float(np.mean([a > b for a, b in pairs])) if pairs else None, "pairs": len(pairs)}
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("predictions")
+    p.add_argument("--labels", required=True)
+    p.add_argument("--record", help="write the figures to this result file (e.g. eval/results/demo_graded.json)")
+    args = p.parse_args(argv)
+    r = check(args.predictions, args.labels)
+    ranked = (f"pristine ranked above its clearly degraded versions in {100 * r['pristine_first']:.1f}% of "
+              f"{r['pairs']} pairs" if r["pairs"] else "no pristine clips (the clustered variant has none)")
+    print(f"{r['n']} videos: SRCC {r['srcc']:.4f}, PLCC {r['plcc']:.4f}; {ranked}")
+    for kind, k in sorted(r["kinds"].items()):
+        print(f"  {kind:<12} SRCC {k['srcc']:.4f} ({k['n']} videos)")
+    if args.record:
+        print(f"wrote {record.write(Path(args.record).stem, r, args.record)}")
+
+
+if __name__ == "__main__":
+    main()
