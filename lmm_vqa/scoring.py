@@ -50,9 +50,9 @@ class ScorerConfig:
     # tokens before the LM (needs views: dual and a checkpoint trained with it)
     encoder: str = "shared"
     images_first: bool = True  # the user turn: images, then the question (Q-SiT: the question, then the image)
-    # a prompts/ name or file for still images, where they are asked about otherwise than videos (OneAlign's
-    # clip mode: a video prompt for videos, its image prompt for images); None: the same prompt for both
-    image_prompt: str | None = None
+    # still images asked about otherwise than videos (OneAlign's clip mode: its video prompt for videos, its
+    # image prompt for images): a prompts/ name or file, or {"question": ..., "answer_prefix": ...}; None: as videos
+    image_prompt: str | dict | None = None
     template_kwargs: dict = field(default_factory=dict)  # more chat-template variables, e.g. {"add_vision_id": true}
     # "levels": the level words' probabilities after the answer's start (Q-Align). "answer": the model writes
     # its answer (reasoning models) and a number is read from it (answers.py), on `answer_range`'s scale.
@@ -82,7 +82,7 @@ class ScorerConfig:
 
             check_answer_settings(self)
         if self.image_prompt:
-            load_scoring_prompt(self.image_prompt)  # it exists
+            image_prompt_texts(self.image_prompt)  # it exists and is complete
         if self.question is None or self.answer_prefix is None:
             p = load_scoring_prompt(self.prompt or f"score_{self.mode}")
             self.question = p.question if self.question is None else self.question
@@ -100,8 +100,8 @@ class ScorerConfig:
             if unknown:
                 raise ValueError(f"{path}: unknown keys {sorted(unknown)}")
         overrides = {k: v for k, v in overrides.items() if v is not None}
-        if "prompt" in overrides:
-            values.pop("question", None), values.pop("answer_prefix", None)
+        if "prompt" in overrides:  # the prompt asked for, for videos and images alike
+            values.pop("question", None), values.pop("answer_prefix", None), values.pop("image_prompt", None)
         values.update(overrides)
         return cls(**values)
 
@@ -113,6 +113,17 @@ class ScorerConfig:
         if (named.question, named.answer_prefix) == (self.question, self.answer_prefix):
             del values["question"], values["answer_prefix"]
         (Path(folder) / SCORER_FILE).write_text(json.dumps(values, indent=2) + "\n")
+
+
+def image_prompt_texts(image_prompt: str | dict) -> tuple[str, str]:
+    """(question, answer prefix) of an `image_prompt` setting: a prompt's name or file, or the two texts
+    (which keep any leading space, as Q-ReAlign's stems have one)."""
+    if isinstance(image_prompt, dict):
+        if set(image_prompt) != {"question", "answer_prefix"}:
+            raise ValueError(f"image_prompt needs exactly 'question' and 'answer_prefix', got {sorted(image_prompt)}")
+        return image_prompt["question"], image_prompt["answer_prefix"]
+    p = load_scoring_prompt(image_prompt)
+    return p.question, p.answer_prefix
 
 
 def resolve_level_tokens(tokenizer, answer_prefix: str, words: Iterable[str]) -> list[list[int]]:
@@ -319,9 +330,8 @@ class Scorer:
         self._prompts = {}  # (images, question, answer prefix) -> rendered scoring prompt
         self.image_texts = None  # (question, answer prefix) for still images, where they differ
         if config.image_prompt:
-            image = load_scoring_prompt(config.image_prompt)
-            self.image_texts = (image.question, image.answer_prefix)
-            if config.method == "levels" and resolve_level_tokens(self.tokenizer, image.answer_prefix,
+            self.image_texts = image_prompt_texts(config.image_prompt)
+            if config.method == "levels" and resolve_level_tokens(self.tokenizer, self.image_texts[1],
                                                                   self.levels.words) != self.level_ids:
                 raise ValueError(f"image_prompt {config.image_prompt!r}: after its answer start the level words "
                                  "tokenise differently than after the video prompt's; use one prompt for both")

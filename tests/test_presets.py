@@ -72,6 +72,7 @@ def test_a_folders_own_scorer_json_and_flags_win_over_the_preset(tmp_path):
     settings = run_settings(ckpt)
     assert settings["preset"] == "one-align" and settings["settings"]["mode"] == "clip"
     assert run_settings(ckpt, mode="frame")["settings"]["mode"] == "frame"
+    assert run_settings(ckpt, prompt="score_frame")["settings"]["image_prompt"] is None  # one prompt for all
     (folder / "scorer.json").write_text(json.dumps({"mode": "frame", "frames": "uniform:4"}))
     assert run_settings(ckpt)["settings"]["frames"] == "uniform:4"
 
@@ -141,6 +142,16 @@ def test_q_realign_scores_the_ids_its_scorer_builds(checkpoint, videos):
     theirs = processor(text=[text], images=frames, return_tensors="pt")["input_ids"][0].tolist()
     theirs += tok(" " + "The quality of the video is", add_special_tokens=False)["input_ids"]
     assert ours == theirs
+    # an image: the IQA task's first prompt and stem, the image as it is
+    from lmm_vqa.video import load_frames
+
+    image = load_frames(videos["image"]).frames[0]
+    ours = processor(text=[scorer.prompt_for([image], still=True)], images=[image], return_tensors="pt")
+    user = [{"type": "image"}, {"type": "text", "text": "Can you rate the quality of this picture?"}]
+    text = processor.apply_chat_template([{"role": "user", "content": user}], add_generation_prompt=True,
+                                         tokenize=False, enable_thinking=False)
+    theirs = processor(text=[text], images=[image], return_tensors="pt")["input_ids"][0].tolist()
+    assert ours["input_ids"][0].tolist() == theirs + tok(" The quality of the image is", add_special_tokens=False)["input_ids"]
     names = ["excellent", "good", "fair", "poor", "bad"]  # theirs: best first
     assert [ids[0] for ids in scorer.level_ids][::-1] == [tok(" " + w, add_special_tokens=False)["input_ids"][0]
                                                           for w in names]
