@@ -169,6 +169,14 @@ def serve_load() -> str:
               f"{f['videos_scored_by_the_model'] / max(1, f['batches']):.1f} requests scored together on average (one call of the scorer, batching their frames).")
 
 
+def compile_agreement() -> str:
+    rec = load("compile_agreement")
+    f = rec["figures"]
+    return (provenance(rec) + f" The {f['model']} model, {f['videos']} videos, {f['dtype']} on the {f['device']}: "
+            f"compiled and eager scores differ by at most {f['max_score_diff']:.4f} on the 1-5 scale (the scores "
+            f"themselves spread with sd {f['score_sd']:.4f}).")
+
+
 def readme_figures() -> str:
     score, cost = load("score_throughput")["figures"]["rows"], load("train_cost")["figures"]
     scaling = load("score_scaling")["figures"]["rows"]["scaling"]
@@ -188,7 +196,8 @@ def readme_figures() -> str:
 RENDERERS = {"dtype_agreement": dtype_agreement, "gpu_tests": gpu_tests, "train_cost": train_cost,
              "score_throughput": score_throughput, "score_scaling": score_scaling, "score_compiled": score_compiled, "score_mplug": score_mplug,
              "graded_calibration": graded_calibration,
-             "serve_load": serve_load, "readme_figures": readme_figures}
+             "serve_load": serve_load,
+             "compile_agreement": compile_agreement, "readme_figures": readme_figures}
 
 
 def render(text: str) -> str:
