@@ -38,7 +38,7 @@ class ScorerConfig:
     mode: str = "frame"  # "frame": each keyframe its own prompt, probabilities averaged; "clip": all in one prompt
     frames: str = "fps:1"  # keyframe sampling: fps:F | uniform:N | keyframes
     max_frames: int = 16  # cap on keyframes per video
-    max_side: int = 0  # video frames longer than this on their long side are scaled down to it first (0: never)
+    max_side_px: int = 0  # video frames longer than this on their long side are scaled down to it first (0: never)
     prompt: str | None = None  # a prompts/ name or file; None: score_frame or score_clip by mode
     question: str | None = None  # explicit prompt text; set from `prompt` when None
     answer_prefix: str | None = None
@@ -400,8 +400,8 @@ class Scorer:
 
     def load(self, path) -> Frames:
         decoded = load_frames(path, self.sampling)
-        if decoded.decoder != "image" and self.config.max_side:
-            decoded.frames = shrink(decoded.frames, self.config.max_side)
+        if decoded.decoder != "image" and self.config.max_side_px:
+            decoded.frames = shrink(decoded.frames, self.config.max_side_px)
         return decoded
 
     def explain(self, video, question: str | None = None, **generation) -> str:

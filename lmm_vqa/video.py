@@ -96,15 +96,15 @@ def select_indices(num_frames: int, fps: float, sampling: Sampling, keyframe_ind
     return idx
 
 
-def shrink(frames: np.ndarray, max_side: int) -> np.ndarray:
-    """(T, H, W, 3) frames whose long side exceeds `max_side`, scaled down to it with PIL's default
+def shrink(frames: np.ndarray, max_side_px: int) -> np.ndarray:
+    """(T, H, W, 3) frames whose long side exceeds `max_side_px`, scaled down to it with PIL's default
     (bicubic) filter, sides truncated to whole pixels, as Q-ReAlign prepares video frames."""
     h, w = frames.shape[1:3]
-    if not max_side or max(h, w) <= max_side:
+    if not max_side_px or max(h, w) <= max_side_px:
         return frames
     from PIL import Image
 
-    scale = max_side / max(h, w)
+    scale = max_side_px / max(h, w)
     size = (max(1, int(w * scale)), max(1, int(h * scale)))
     return np.stack([np.asarray(Image.fromarray(f).resize(size)) for f in frames])
 
