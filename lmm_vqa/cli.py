@@ -88,10 +88,12 @@ def describe_model(args, speak: bool = True):
     return ckpt
 
 
-def load_scorer_from_args(args):
+def load_scorer_from_args(args, ckpt=None):
+    """The scorer the flags describe; `ckpt`: --model already described (describe_model), not looked up again."""
     from lmm_vqa.checkpoints import load_scorer
 
-    return load_scorer(device=args.device, compile=args.compile, **{**scorer_kwargs(args), "model": describe_model(args)})
+    return load_scorer(device=args.device, compile=args.compile,
+                       **{**scorer_kwargs(args), "model": ckpt or describe_model(args)})
 
 
 def without_flag(argv: list[str], flag: str) -> list[str]:
@@ -269,8 +271,8 @@ def cmd_explain(args) -> int:
         print()
         if args.with_score and len(chat.history) == 1:
             s = score_frames(scorer, chat.frames)
-            levels = "  ".join(f"{w} {p:.2f}" for w, p in s["levels"].items())
-            print(f"\nscore {s['score']:.3f} ({s['score_01']:.3f} on 0-1)   {levels}")
+            levels = "  ".join(f"{w} {p:.2f}" for w, p in s.get("levels", {}).items())  # none from written answers
+            print(f"\nscore {s['score']:.3f} ({s['score_01']:.3f} on 0-1)   {levels}".rstrip())
         if not args.chat:
             return 0
         try:
@@ -317,7 +319,7 @@ def cmd_serve(args) -> int:
         if not Path(folder).is_dir():
             raise ValueError(f"--allow-dir {folder}: no such folder")
     ckpt = describe_model(args)
-    scorer = load_scorer_from_args(args)
+    scorer = load_scorer_from_args(args, ckpt)
     settings = ServeSettings(max_upload_mb=args.max_upload_mb, max_seconds=args.max_seconds, queue_size=args.queue,
                              timeout_s=args.timeout, batch_size=args.batch_size, decode_workers=args.workers,
                              token=args.token, allow_dirs=tuple(args.allow_dir or ()))
@@ -332,6 +334,7 @@ def cmd_models(args) -> int:
     import json
     from dataclasses import asdict
 
+    from lmm_vqa.levels import DEFAULT_LEVELS
     from lmm_vqa.presets import presets
 
     shipped = presets()
@@ -342,7 +345,7 @@ def cmd_models(args) -> int:
     for p in shipped.values():
         sc = p.scorer
         reads = (f"written answer {sc['answer_range'][0]}-{sc['answer_range'][1]}" if sc.get("method") == "answer"
-                 else f"{len(sc.get('levels', 'x' * 5))} level words")
+                 else f"{len(sc.get('levels', DEFAULT_LEVELS.to_json()))} level words")
         how = f"{sc.get('mode', 'frame')} mode, {sc.get('frames', 'fps:1')}, {reads}"
         reported = next((f"{k} {v}" for k, v in p.reported.items() if k == "LSVQ"), "-")
         rows.append((p.name, ", ".join(p.models) or "(--preset only)", p.family, how, reported, p.trained_on))

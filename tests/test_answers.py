@@ -82,3 +82,10 @@ def test_several_sampled_answers_are_averaged(rigged, videos):
     assert row["status"] == "ok" and row["score"] == pytest.approx(4.5)
     with pytest.raises(ValueError, match="needs samples >= 1, and do_sample"):
         load_scorer(folder, device="cpu", generation={})
+
+
+def test_explain_with_score_prints_a_written_answers_score(rigged, videos, capsys):
+    """explain --with-score on a model that writes its answers: the score comes from the written number."""
+    folder = rigged("qwen2_5_vl", "<answer>3.25</answer>")
+    assert main(["explain", str(videos["image"]), "--model", str(folder), "--with-score", "--max-new-tokens", "8"]) == 0
+    assert "score 3.250 (0.562 on 0-1)" in capsys.readouterr().out
