@@ -24,8 +24,9 @@ import record
 from lmm_vqa import synth
 
 # kind -> (parameter at no distortion, parameter at its extreme); SSIM falls from the first to the second
-SEARCH = {"blur": (0.0, 40.0), "noise": (0.0, 200.0), "compression": (12, 51), "bright": (1.0, 12.0),
-          "dark": (1.0, 40.0), "contrast": (1.0, 0.01), "banding": (8.0, 0.3), "rescale": (1.0, 40.0)}
+EXTREME = {"blur": 40.0, "noise": 200.0, "compression": 51, "bright": 12.0, "dark": 40.0, "contrast": 0.01,
+           "banding": 0.3, "rescale": 40.0}
+SEARCH = {kind: (synth.GRADED_NEUTRAL[kind], extreme) for kind, extreme in EXTREME.items()}
 LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 
 

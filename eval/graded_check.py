@@ -18,6 +18,7 @@ import record
 from lmm_vqa.data import load_labels
 from lmm_vqa.metrics import plcc, srcc
 from lmm_vqa.results import read_rows
+from lmm_vqa.synth import parse_graded_name
 
 
 def check(pred_file, labels_file, clear: float = 0.5) -> dict:
@@ -28,12 +29,12 @@ def check(pred_file, labels_file, clear: float = 0.5) -> dict:
         raise SystemExit(f"{len(missing)} labelled videos have no score in {pred_file}, e.g. {missing[:3]}")
     by_kind, pristine, degraded = defaultdict(lambda: ([], [])), {}, defaultdict(list)
     for name, mos in zip(labels["name"], labels["mos"]):
-        kind, source, strength = Path(name).stem.rsplit("_", 2)
+        kind, source, strength = parse_graded_name(name)
         by_kind[kind][0].append(rows[name])
         by_kind[kind][1].append(mos)
         if kind == "none":
             pristine[source] = rows[name]
-        elif int(strength) / 100 >= clear:
+        elif strength >= clear:
             degraded[source].append(rows[name])
     pred = np.array([rows[n] for n in labels["name"]])
     mos = np.array(labels["mos"], dtype=float)

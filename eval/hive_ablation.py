@@ -113,8 +113,8 @@ def main(argv=None):
     sh("python", Path(__file__).parent / "classical_baseline.py", "--train", data / "train/labels.txt",
        "--test", data / "test/labels.txt", "--out", work / "classical")
     for name in ("blur", "ridge"):
-        joined = join(read_rows(work / "classical" / f"{name}.csv"), labels)
-        classical[name] = {k: evaluate(joined, "ntire2023")["overall"][k] for k in ("main", "srcc", "plcc")}
+        result = evaluate(join(read_rows(work / "classical" / f"{name}.csv"), labels), "ntire2023")["overall"]
+        classical[name] = {k: result[k] for k in ("main", "srcc", "plcc")}
 
     table = []
     print(f"\n{args.variant} variant, seeds {args.seeds}: mean ± sd")

@@ -78,6 +78,10 @@ class AnswerScorer(Scorer):
     def to_01(self, value: float) -> float:
         return (value - self.low) / (self.high - self.low)
 
+    def to_score(self, value: float) -> float:
+        """A number on the answer's scale -> the 1-5 score."""
+        return 1 + 4 * self.to_01(value)
+
     def answers(self, texts: list[str], images: list) -> list:
         """Per prompt: (the numbers of its `samples` answers, the first answer's rationale), or an AnswerError."""
         n = self.config.samples
@@ -114,7 +118,7 @@ class AnswerScorer(Scorer):
         if errors:
             raise errors[0]
         value = float(np.mean([np.mean(values) for values, _ in results]))
-        return {"score": 1 + 4 * self.to_01(value), "score_01": self.to_01(value),
+        return {"score": self.to_score(value), "score_01": self.to_01(value),
                 "rationale": "\n".join(r for _, r in results)}
 
     def _finish(self, row, decoded, results: list, started: float) -> dict:
@@ -127,9 +131,9 @@ class AnswerScorer(Scorer):
         else:
             per_prompt = [float(np.mean(values)) for values, _ in results]  # a clip, or each frame
             value = float(np.mean(per_prompt))
-            row.update(score=round(1 + 4 * self.to_01(value), 6), score_01=round(self.to_01(value), 6))
+            row.update(score=round(self.to_score(value), 6), score_01=round(self.to_01(value), 6))
             if self.config.mode == "frame":
-                row["frame_scores"] = [round(1 + 4 * self.to_01(v), 6) for v in per_prompt]
+                row["frame_scores"] = [round(self.to_score(v), 6) for v in per_prompt]
                 row["rationale"] = "\n".join(f"[frame {i + 1}] {r}" for i, (_, r) in enumerate(results))
             else:
                 row["rationale"] = results[0][1]

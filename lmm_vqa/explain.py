@@ -117,10 +117,5 @@ def start_chat(scorer, video, settings: GenerationSettings | None = None, adapte
 
 
 def score_frames(scorer, frames: np.ndarray) -> dict:
-    """The level-token score of already-decoded frames, in the scorer's mode (a scorer that reads written
-    answers scores them its own way)."""
-    if hasattr(scorer, "score_frames"):
-        return scorer.score_frames(frames)
-    per_prompt = scorer.images_per_prompt(frames)  # one batch, as the scorer batches frames
-    probs = scorer.level_probs([scorer.prompt_for(im) for im in per_prompt], [i for im in per_prompt for i in im])
-    return scorer.summarise(probs.mean(0))
+    """The score of already-decoded frames, in the scorer's mode (see `Scorer.score_frames`)."""
+    return scorer.score_frames(frames)

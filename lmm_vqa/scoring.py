@@ -501,6 +501,12 @@ class Scorer:
                 return [e]
             return [self._probs_or_errors([p])[0] for p in prompts]
 
+    def score_frames(self, frames: np.ndarray) -> dict:
+        """The level-token score of already-decoded frames, in the scorer's mode: summarise's fields."""
+        per_prompt = self.images_per_prompt(frames)  # one batch, as the scorer batches frames
+        probs = self.level_probs([self.prompt_for(im) for im in per_prompt], [i for im in per_prompt for i in im])
+        return self.summarise(probs.mean(0))
+
     def summarise(self, level_probs: np.ndarray) -> dict:
         """(L,) level probabilities -> {"score", "score_01", "levels": {word: p}} (more for HIVE)."""
         score = score_from_probs(level_probs, self.levels)

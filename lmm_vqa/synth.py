@@ -209,6 +209,9 @@ LOCAL_PARAMS = {
 # The clustered variant: mild strengths only, so MOS crowds into 68-84 (a 5-level model sees one level there).
 CLUSTERED_STRENGTHS = (0.2, 0.3, 0.4)
 GRADED_CLEAN_CRF = 12  # every clip but the compressed ones is encoded all but losslessly
+# each kind's parameter at strength 0: no distortion
+GRADED_NEUTRAL = {"blur": 0.0, "noise": 0.0, "compression": GRADED_CLEAN_CRF, "bright": 1.0, "dark": 1.0,
+                  "contrast": 1.0, "banding": 8.0, "rescale": 1.0}
 
 
 def graded_distort(frames: np.ndarray, kind: str, param: float) -> np.ndarray:
@@ -262,9 +265,17 @@ def graded_plan(variant: str) -> list[tuple[str, float]]:
 def graded_param(kind: str, strength: float, variant: str = "plain") -> float:
     """A kind's parameter at any strength in [0, 1]: the calibrated table, interpolated (0: no distortion)."""
     table = (LOCAL_PARAMS if variant == "local" else GRADED_PARAMS)[kind]
-    zero = {"blur": 0.0, "noise": 0.0, "compression": GRADED_CLEAN_CRF, "bright": 1.0, "dark": 1.0,
-            "contrast": 1.0, "banding": 8.0, "rescale": 1.0}[kind]
-    return float(np.interp(strength, (0.0,) + GRADED_STRENGTHS, (zero,) + table))
+    return float(np.interp(strength, (0.0,) + GRADED_STRENGTHS, (GRADED_NEUTRAL[kind],) + table))
+
+
+def graded_name(kind: str, source: int, strength: float) -> str:
+    return f"{kind}_{source:03d}_{int(round(strength * 100)):03d}.mp4"
+
+
+def parse_graded_name(name: str) -> tuple[str, str, float]:
+    """(kind, source, strength) of a graded video's file name (graded_name's inverse)."""
+    kind, source, strength = Path(name).stem.rsplit("_", 2)
+    return kind, source, int(strength) / 100
 
 
 def _graded_source(folder: Path, s: int, size, seconds: float, fps: int, seed: int, variant: str = "plain") -> list[str]:
@@ -274,7 +285,7 @@ def _graded_source(folder: Path, s: int, size, seconds: float, fps: int, seed: i
     clip = render_clip(source_image(s, rng), size, max(1, round(seconds * fps)), rng)
     lines = []
     for kind, strength in graded_plan(variant):
-        name = f"{kind}_{s:03d}_{int(round(strength * 100)):03d}.mp4"
+        name = graded_name(kind, s, strength)
         if kind == "compression":
             write_video(folder / name, clip, fps=fps, crf=int(round(graded_param(kind, strength, variant))))
         else:
