@@ -81,13 +81,14 @@ def warm_up(scorer, paths, batch_size, workers) -> None:
     list(scorer.score_paths(paths[:max(2, 2 * per_batch)], batch_size=batch_size, num_workers=workers))
 
 
-def end_to_end(model, paths, batch_size, workers, device="cuda", in_flight=True, compile="off") -> dict:
+def end_to_end(model, paths, batch_size, workers, device="cuda", in_flight=True, compile="off", dtype=None) -> dict:
     """`lmm-vqa score`'s code path. in_flight=False: each batch is waited for as soon as it is
     launched (no next batch prepared meanwhile), to show what keeping one batch in flight buys.
-    compile="on": the language model under torch.compile; the warm-up then includes it."""
+    compile="on": the language model under torch.compile; the warm-up then includes it. dtype="fp8": the
+    language model's linear layers in float8 (lmm_vqa/fp8.py)."""
     from lmm_vqa.checkpoints import load_scorer
 
-    scorer = load_scorer(model, device=device, compile=compile, **SCORER)
+    scorer = load_scorer(model, device=device, compile=compile, dtype=dtype, **SCORER)
     if not in_flight:
         start_now = scorer.start_level_probs
 
@@ -246,13 +247,13 @@ def scaling(model, paths, batch_size, workers, work) -> dict:
     return out
 
 
-def model_only(model, paths, batch_sizes) -> dict:
+def model_only(model, paths, batch_sizes, dtype=None, compile="off") -> dict:
     """Pre-decoded, pre-processed tensors on the GPU; forward with last-position logits only. In clip mode
     a prompt holds one video's keyframes, and the batch sizes count prompts. Also the vision tower (with
     the projector or abstractor) alone on the same images: its share of the forward pass."""
     from lmm_vqa.checkpoints import load_scorer
 
-    scorer = load_scorer(model, device="cuda", compile="off", **SCORER)
+    scorer = load_scorer(model, device="cuda", compile=compile, dtype=dtype, **SCORER)
     videos = [scorer.load(p).frames for p in paths[:4]]
     prompts = ([[f] for v in videos for f in v] if scorer.config.mode == "frame" else [list(v) for v in videos])
     best, vision = {}, {}
@@ -342,7 +343,8 @@ def main(argv=None):
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--workers", type=int, default=8)
     p.add_argument("--rows", nargs="*", default=["ceiling", "e2e", "naive", "hive", "multi"],
-                   choices=["ceiling", "e2e", "e2e_compiled", "e2e_serial", "timeline", "timeline_cpu", "naive", "hive", "multi", "profile", "scaling"])
+                   choices=["ceiling", "ceiling_compiled", "ceiling_fp8", "ceiling_fp8_compiled", "e2e", "e2e_compiled",
+                            "e2e_fp8", "e2e_fp8_compiled", "e2e_serial", "timeline", "timeline_cpu", "naive", "hive", "multi", "profile", "scaling"])
     p.add_argument("--family", choices=["llava", "mplug_owl2"], default="llava",
                    help="7B shape: LLaVA-1.5 (default) or mPLUG-Owl2 (Q-Align, OneAlign)")
     p.add_argument("--mode", choices=["frame", "clip"], default="frame",
@@ -360,7 +362,16 @@ def main(argv=None):
     rows = {}
     n_gpu = torch.cuda.device_count()
     plan = {"ceiling": ("model only", lambda: model_only(model, paths, ceiling_batches)),
+            "ceiling_compiled": ("model only, compiled", lambda: model_only(model, paths, ceiling_batches, compile="on")),
+            "ceiling_fp8": ("model only, fp8", lambda: model_only(model, paths, ceiling_batches, dtype="fp8")),
+            "ceiling_fp8_compiled": ("model only, fp8, compiled", lambda: model_only(model, paths, ceiling_batches,
+                                                                                     dtype="fp8", compile="on")),
             "e2e": ("end to end", lambda: end_to_end(model, paths, args.batch_size, args.workers)),
+            "e2e_fp8": ("end to end, fp8", lambda: end_to_end(model, paths, args.batch_size, args.workers,
+                                                              dtype="fp8")),
+            "e2e_fp8_compiled": ("end to end, fp8, compiled", lambda: end_to_end(model, paths, args.batch_size,
+                                                                                 args.workers, dtype="fp8",
+                                                                                 compile="on")),
             "e2e_compiled": ("end to end, compiled", lambda: end_to_end(model, paths, args.batch_size, args.workers,
                                                                         compile="on")),
             "e2e_serial": ("end to end, serial", lambda: end_to_end(model, paths, args.batch_size, args.workers,
@@ -394,12 +405,15 @@ def main(argv=None):
             continue
         print(f"{name:<26}{r.get('videos_s', float('nan')):>10.2f}{r['frames_s']:>10.1f}"
               f"{100 * r['frames_s'] / ceiling:>10.0f}%{r.get('mem_gib', float('nan')):>9.1f}")
-    if "end to end" in rows and "end to end, compiled" in rows:
-        eager, compiled = (np.array(rows[k]["scores"]) for k in ("end to end", "end to end, compiled"))
-        rows["end to end, compiled"]["max_score_diff_vs_eager"] = float(np.abs(eager - compiled).max())
-        print(f"compiled vs eager, largest score difference (1-5 scale): "
-              f"{rows['end to end, compiled']['max_score_diff_vs_eager']:.4f}; warm-up "
-              f"{rows['end to end, compiled']['warmup_s']:.1f} s compiled, {rows['end to end']['warmup_s']:.1f} s eager")
+    for name in [k for k in rows if k.startswith("end to end, ") and "scores" in rows[k]]:
+        if "end to end" not in rows:
+            break
+        eager, other = (np.array(rows[k]["scores"]) for k in ("end to end", name))
+        rows[name]["max_score_diff_vs_eager"] = float(np.abs(eager - other).max())
+        rows[name]["mean_score_diff_vs_eager"] = float(np.abs(eager - other).mean())
+        print(f"{name[len('end to end, '):]} vs eager bf16, score difference (1-5 scale): largest "
+              f"{rows[name]['max_score_diff_vs_eager']:.4f}, mean {rows[name]['mean_score_diff_vs_eager']:.4f}; "
+              f"warm-up {rows[name]['warmup_s']:.1f} s ({rows['end to end']['warmup_s']:.1f} s eager)")
     if "model only" in rows:
         print(f"model-only frames/s by batch size: { {k: round(v, 1) for k, v in rows['model only']['all'].items()} }")
         if "vision_share" in rows["model only"]:

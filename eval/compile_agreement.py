@@ -1,7 +1,9 @@
 """Do compiled and eager scoring agree? The same videos scored with the language model eager and under
 torch.compile, in one dtype; prints the largest score difference (1-5 scale) beside the scores' own spread.
+`--against fp8` (or fp8+compile): FP8 scoring against eager bf16 instead (a Hopper-class GPU and torchao).
 
     python eval/compile_agreement.py VIDEO_DIR [--model M] [--dtype bf16] [--device cuda] [--record PATH]
+    python eval/compile_agreement.py VIDEO_DIR --device cuda --against fp8
 
 Default model: the bundled demo model (trained weights, unlike the random 7B shapes of bench_score.py).
 """
@@ -25,25 +27,33 @@ def main(argv=None):
     p.add_argument("--device", default="cpu")
     p.add_argument("--limit", type=int, default=32)
     p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--record", help="result file (default eval/results/compile_agreement.json)")
+    p.add_argument("--against", choices=["compile", "fp8", "fp8+compile"], default="compile",
+                   help="what eager --dtype scoring is compared with (default: itself compiled)")
+    p.add_argument("--record", help="result file (default eval/results/compile_agreement.json, fp8_agreement.json)")
     args = p.parse_args(argv)
     from lmm_vqa.checkpoints import load_scorer
 
     paths = sorted(str(x) for x in Path(args.videos).rglob("*.mp4"))[:args.limit]
+    candidate = {"compile": (args.dtype, "on"), "fp8": ("fp8", "off"), "fp8+compile": ("fp8", "on")}[args.against]
     scores, seconds = {}, {}
-    for mode in ("off", "on"):
-        scorer = load_scorer(args.model, device=args.device, dtype=args.dtype, compile=mode)
+    for name, (dtype, compile) in (("off", (args.dtype, "off")), ("on", candidate)):
+        scorer = load_scorer(args.model, device=args.device, dtype=dtype, compile=compile)
         start = time.perf_counter()
         rows = list(scorer.score_paths(paths, batch_size=args.batch_size))
-        seconds[mode] = time.perf_counter() - start  # compile's warm-up included
-        scores[mode] = np.array([r["score"] for r in rows])
+        seconds[name] = time.perf_counter() - start  # compile's warm-up included
+        scores[name] = np.array([r["score"] for r in rows])
+        del scorer
     diff = float(np.abs(scores["on"] - scores["off"]).max())
+    label = {"compile": "compiled", "fp8": "fp8", "fp8+compile": "fp8 compiled"}[args.against]
     figures = {"model": args.model or "demo", "dtype": args.dtype, "device": args.device, "videos": len(paths),
-               "max_score_diff": diff, "score_sd": float(scores["off"].std()), "seconds": seconds}
-    print(f"{len(paths)} videos, {args.dtype} on {args.device}: compiled vs eager, largest score difference {diff:.4f} "
-          f"(scores' own sd {figures['score_sd']:.4f}); {seconds['off']:.1f} s eager, {seconds['on']:.1f} s compiled "
-          "with its warm-up")
-    print(f"wrote {record.write('compile_agreement', figures, args.record)}")
+               "against": args.against, "max_score_diff": diff,
+               "mean_score_diff": float(np.abs(scores["on"] - scores["off"]).mean()),
+               "score_sd": float(scores["off"].std()), "seconds": seconds}
+    print(f"{len(paths)} videos, {args.dtype} on {args.device}: {label} vs eager, largest score difference {diff:.4f} "
+          f"(mean {figures['mean_score_diff']:.4f}; scores' own sd {figures['score_sd']:.4f}); {seconds['off']:.1f} s "
+          f"eager, {seconds['on']:.1f} s {label}, warm-up included")
+    name = "compile_agreement" if args.against == "compile" else "fp8_agreement"
+    print(f"wrote {record.write(name, figures, args.record)}")
 
 
 if __name__ == "__main__":

@@ -239,13 +239,15 @@ _DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
 
 
 def torch_dtype(name: str | None, device: str):
-    """bf16 on GPU and fp32 on CPU unless named."""
+    """bf16 on GPU and fp32 on CPU unless named; fp8 loads bf16 weights (fp8.py converts them after)."""
     import torch
 
+    if name == "fp8":
+        return torch.bfloat16
     if name in (None, "auto"):
         return torch.bfloat16 if str(device).startswith("cuda") else torch.float32
     if name not in _DTYPES:
-        raise ValueError(f"dtype must be one of {sorted(_DTYPES)} or auto, got {name!r}")
+        raise ValueError(f"dtype must be one of {sorted(_DTYPES) + ['fp8']} or auto, got {name!r}")
     return getattr(torch, _DTYPES[name])
 
 
@@ -304,11 +306,12 @@ def load_scorer(model: str | os.PathLike | None = None, device: str | None = Non
                 compile: str | bool | None = None, preset: str | None = None, **overrides):
     """A Scorer for `model` (folder, hub id or `demo`; None: the bundled demo model; or a Checkpoint): the
     network, its processor and its scorer.json under `overrides` (ScorerConfig fields). A HIVE folder gives
-    a HiveScorer. `compile`: auto (off for now) | on | off, torch.compile of the language model. `preset`:
+    a HiveScorer. `dtype`: bf16 | fp16 | fp32 | fp8 (the language model's linear layers in float8, fp8.py).
+    `compile`: auto (off for now) | on | off, torch.compile of the language model. `preset`:
     score as a named preset (default: the checkpoint's own, found by its hub id; see `lmm-vqa models`)."""
     from transformers import AutoProcessor
 
-    from lmm_vqa import compilation, models
+    from lmm_vqa import compilation, fp8, models
     from lmm_vqa.hive import HiveScorer
     from lmm_vqa.scoring import Scorer
 
@@ -317,8 +320,12 @@ def load_scorer(model: str | os.PathLike | None = None, device: str | None = Non
     configs = scorer_configs(ckpt, **overrides)
     if ckpt.kind == "hive" and any(c.method != "levels" for c in configs.values()):
         raise ValueError(f"{ckpt.path}: HIVE fuses level-word scores; its adapters cannot use method: answer")
+    if dtype == "fp8":
+        fp8.check_supported(device)
     models.register()
     net = load_model(ckpt, device, torch_dtype(dtype, device))
+    if dtype == "fp8":
+        fp8.quantize_language_model(net)
     if compilation.resolve(compile):
         compilation.compile_language_model(net)
     processor = AutoProcessor.from_pretrained(next(iter(ckpt.scorer_folders.values())) or ckpt.path)

@@ -62,7 +62,9 @@ def add_scorer_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", help="score as a published model's preset (`lmm-vqa models` lists them; default: "
                                     "the checkpoint's own, found by its hub id)")
     p.add_argument("--device", help="cuda, cuda:1, cpu, ... (default: cuda if available)")
-    p.add_argument("--dtype", choices=["bf16", "fp16", "fp32"], help="default: bf16 on GPU, fp32 on CPU")
+    p.add_argument("--dtype", choices=["bf16", "fp16", "fp32", "fp8"],
+                   help="default: bf16 on GPU, fp32 on CPU; fp8: the language model's linear layers in float8 "
+                        "(Ada/Hopper GPUs, needs torchao; faster, scores move a little: docs/benchmarks.md)")
     p.add_argument("--compile", choices=["auto", "on", "off"], default="auto",
                    help="torch.compile the language model (opt-in; auto = off): 17%% faster on an H200, but bf16 "
                         "scores moved by up to 0.024 against eager there (docs/benchmarks.md)")

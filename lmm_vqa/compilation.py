@@ -33,7 +33,7 @@ def resolve(compile: str | bool | None) -> bool:
     raise ValueError(f"compile must be auto, on or off, got {compile!r}")
 
 
-def _language_modules(model) -> list:
+def language_modules(model) -> list:
     """The modules whose forward compiles: the language model, or each of its layers where the family
     keeps them in a plain list beside the vision parts (mPLUG-Owl2)."""
     from torch import nn
@@ -51,7 +51,7 @@ def compile_language_model(model) -> None:
     import torch
 
     os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache_dir()))
-    for lm in _language_modules(model):
+    for lm in language_modules(model):
         lm._eager_forward = lm.forward
         lm.forward = torch.compile(lm.forward, dynamic=True)
 
@@ -60,7 +60,7 @@ def compile_language_model(model) -> None:
 def eager(model):
     """The language model uncompiled for a while: generate() (explain) steps one token at a time with a
     growing cache, which a graph made for scoring's prompt-sized passes does not serve."""
-    modules = [lm for lm in _language_modules(model) if hasattr(lm, "_eager_forward")]  # none: not compiled
+    modules = [lm for lm in language_modules(model) if hasattr(lm, "_eager_forward")]  # none: not compiled
     compiled = [lm.forward for lm in modules]
     for lm in modules:
         lm.forward = lm._eager_forward

@@ -87,6 +87,18 @@ def read_generic(label_file: Path, video_dir: Path) -> list[dict]:
                     it.get("subset", "")) for it in items]
 
 
+def load_label_files(label_files, layout: str = "auto", video_dir: str | os.PathLike | None = None,
+                     check_files: bool = False):
+    """One label file, or several (a list) read alike and concatenated: a training mixture."""
+    if isinstance(label_files, (str, os.PathLike)):
+        return load_labels(label_files, layout, video_dir, check_files)
+    if not label_files:
+        raise ValueError("no label files given")
+    from datasets import concatenate_datasets
+
+    return concatenate_datasets([load_labels(f, layout, video_dir, check_files) for f in label_files])
+
+
 def detect_layout(label_file: Path) -> str:
     if label_file.suffix == ".json":
         items = json.loads(label_file.read_text())

@@ -1,6 +1,6 @@
 """Synthetic challenge data: real encoded videos, challenge-like degradations, pseudo-MOS.
 
-Each source is a natural image shipped with scikit-image (or a procedural texture), panned and
+Each source is a natural image shipped with scikit-image (or a dead-leaves picture), panned and
 zoomed into a moving clip. Each source is degraded in several ways and encoded; a pseudo-MOS
 comes from a full-reference measure (SSIM of the decoded video against the pristine clip).
 
@@ -37,7 +37,7 @@ CVQAD_PRESETS = {"fast": {"libx264": "veryfast", "libx265": "veryfast", "libvpx-
 
 
 def source_image(index: int, rng: np.random.Generator) -> np.ndarray:
-    """(H, W, 3) uint8: a scikit-image sample, or a procedural texture past the list's end."""
+    """(H, W, 3) uint8: a scikit-image sample, or a dead-leaves picture past the list's end."""
     if index < len(SOURCES):
         from skimage import data
 
@@ -47,11 +47,48 @@ def source_image(index: int, rng: np.random.Generator) -> np.ndarray:
         if img.ndim == 2:
             img = np.repeat(img[..., None], 3, axis=2)
         return np.ascontiguousarray(img[..., :3])
-    yy, xx = np.mgrid[0:512, 0:512] / 512.0
-    f = rng.uniform(2, 12, 6)
-    chans = [np.sin(2 * np.pi * (f[c] * xx + f[c + 3] * yy) + rng.uniform(0, 6)) for c in range(3)]
-    noise = rng.normal(0, 0.3, (512, 512, 3))
-    return np.clip(127 + 90 * np.stack(chans, -1) + 30 * noise, 0, 255).astype(np.uint8)
+    return dead_leaves(rng)
+
+
+def dead_leaves(rng: np.random.Generator, size: int = 1024, shapes: int = 2500) -> np.ndarray:
+    """(size, size, 3) uint8: the dead-leaves model of natural images, occluding discs and rectangles
+    whose radii follow a power law (density ~ r^-3: the picture looks alike at every scale), each with its
+    own colour, shading and, for some, a fine texture; sharp edges, flat areas and smooth gradients, so
+    every graded distortion has something to act on. Content for as many sources as asked, none alike."""
+    r_min, r_max = size / 128, size / 3
+    u = rng.uniform(size=shapes)  # inverse CDF of p(r) ~ r^-3 on [r_min, r_max]
+    radii = (r_min ** -2 - u * (r_min ** -2 - r_max ** -2)) ** -0.5
+    hsv = np.stack([rng.uniform(size=shapes), rng.beta(2, 3, shapes) * 0.8, rng.beta(3, 2, shapes)], 1)
+    from skimage.color import hsv2rgb
+
+    colours = hsv2rgb(hsv[None])[0] * 255
+    canvas = np.empty((size, size, 3), np.float32)
+    canvas[:] = colours[0]
+    for r, colour in zip(radii[1:], colours[1:]):
+        cx, cy = rng.uniform(0, size, 2)
+        x0, x1 = int(max(0, cx - r)), int(min(size, cx + r + 1))
+        y0, y1 = int(max(0, cy - r)), int(min(size, cy + r + 1))
+        if x1 <= x0 or y1 <= y0:
+            continue
+        yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+        dx, dy = (xx - cx) / r, (yy - cy) / r
+        if rng.uniform() < 0.6:
+            mask = dx * dx + dy * dy <= 1
+        else:  # a rotated rectangle of random aspect
+            a, aspect = rng.uniform(0, np.pi), rng.uniform(0.3, 1.0)
+            mask = (np.abs(dx * np.cos(a) + dy * np.sin(a)) <= 0.8) & (np.abs(dy * np.cos(a) - dx * np.sin(a)) <= 0.8 * aspect)
+        angle = rng.uniform(0, 2 * np.pi)
+        shade = 1 + rng.uniform(-0.25, 0.25) * (dx * np.cos(angle) + dy * np.sin(angle))
+        if rng.uniform() < 0.3:  # a fine stripe texture, period 3-12 px
+            period, b = rng.uniform(3, 12), rng.uniform(0, np.pi)
+            shade = shade * (1 + rng.uniform(0.04, 0.15) * np.sin(2 * np.pi * (xx * np.cos(b) + yy * np.sin(b)) / period))
+        canvas[y0:y1, x0:x1][mask] = (colour * shade[..., None])[mask]
+    yy, xx = np.mgrid[0:size, 0:size] / size  # soft illumination across the picture
+    canvas *= (1 + 0.2 * (xx * rng.uniform(-1, 1) + yy * rng.uniform(-1, 1)))[..., None]
+    from scipy import ndimage
+
+    canvas = ndimage.gaussian_filter(canvas, sigma=(0.6, 0.6, 0))  # the optics' anti-aliasing
+    return np.clip(np.round(canvas), 0, 255).astype(np.uint8)
 
 
 def render_clip(img: np.ndarray, size: tuple[int, int], num_frames: int, rng) -> np.ndarray:

@@ -60,3 +60,18 @@ def test_missing_label_file_and_unknown_layout(tmp_path):
     (tmp_path / "l.txt").write_text("a.mp4,1\n")
     with pytest.raises(ValueError, match="layout must be"):
         load_labels(tmp_path / "l.txt", layout="konvid")
+
+
+def test_several_label_files_make_one_mixture(tmp_path):
+    from lmm_vqa.data import load_label_files
+
+    for sub, lines in (("a", "x.mp4,10\ny.mp4,20\n"), ("b", "x.mp4,90\n")):
+        (tmp_path / sub).mkdir()
+        (tmp_path / sub / "labels.txt").write_text(lines)
+    files = [tmp_path / "a" / "labels.txt", str(tmp_path / "b" / "labels.txt")]
+    ds = load_label_files(files)
+    assert ds["mos"] == [10.0, 20.0, 90.0]  # in order, each file's videos beside it
+    assert ds["path"] == [str(tmp_path / "a" / "x.mp4"), str(tmp_path / "a" / "y.mp4"), str(tmp_path / "b" / "x.mp4")]
+    assert load_label_files(files[0])["mos"] == [10.0, 20.0]
+    with pytest.raises(ValueError, match="no label files"):
+        load_label_files([])

@@ -112,3 +112,40 @@ def test_the_graded_check_counts_pristine_first_and_per_kind_srcc(graded, tmp_pa
     r = check(tmp_path / "pred.csv", out / "test" / "labels.txt")
     assert r["srcc"] == pytest.approx(1.0) and r["pristine_first"] == 1.0
     assert r["pairs"] == len(synth.GRADED_PARAMS) * 3  # one test source; strengths 0.5, 0.75 and 1.0 are clear
+
+
+def test_sources_past_the_sample_images_are_dead_leaves_pictures():
+    """Content for any number of sources: occluding shapes with sharp edges and flat areas (where blur,
+    noise, blocking and banding show), reproducible from the source's random generator, none alike."""
+    first = len(synth.SOURCES)
+    a = synth.source_image(first, np.random.default_rng([0, first]))
+    assert a.shape == (1024, 1024, 3) and a.dtype == np.uint8
+    assert np.array_equal(a, synth.source_image(first, np.random.default_rng([0, first])))
+    b = synth.source_image(first + 1, np.random.default_rng([0, first + 1]))
+    assert np.abs(a.astype(int) - b.astype(int)).mean() > 20
+    luma = a.astype(np.float32).mean(-1)
+    grad = np.hypot(*np.gradient(luma))
+    assert (grad < 1).mean() > 0.3  # flat areas
+    assert (grad > 20).mean() > 0.005  # sharp edges
+    colours, counts = np.unique(a.reshape(-1, 3) // 16, axis=0, return_counts=True)
+    assert len(colours) > 100 and counts.max() < 0.2 * counts.sum()  # many shapes, none covering the picture
+
+
+def test_the_demo_bases_dct_stem_is_an_orthonormal_filter_bank(tmp_path):
+    import sys
+
+    from safetensors.torch import load_file
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "eval"))
+    from build_demo_base import dct_filters
+
+    f = dct_filters(16, 192).reshape(192, -1)
+    assert np.abs(f @ f.T - np.eye(192)).max() < 1e-5
+    assert np.allclose(f[-1].reshape(3, 16, 16)[0], f[-1].reshape(3, 16, 16)[2])  # the last are luma: equal in R, G, B
+    import subprocess
+
+    subprocess.run([sys.executable, str(Path(__file__).resolve().parents[1] / "eval/build_demo_base.py"),
+                    str(tmp_path / "base"), "--dct-stem"], check=True, capture_output=True)
+    w = load_file(tmp_path / "base" / "model.safetensors")
+    stem = next(v for k, v in w.items() if k.endswith("patch_embedding.weight"))
+    assert np.allclose(stem.numpy().reshape(192, -1), f)

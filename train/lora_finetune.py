@@ -39,8 +39,9 @@ from lmm_vqa.video import Sampling, load_frames
 @dataclass
 class TrainConfig:
     # --- data
-    train_labels: str = ""  # label file (VDPVE labels.txt, CVQAD Subjective_scores.csv, Q-Align JSON, CSV)
-    val_labels: str | None = None  # validated each epoch; the best epoch is kept. None: the last epoch is kept
+    train_labels: str | list = ""  # label file (VDPVE labels.txt, CVQAD Subjective_scores.csv, Q-Align JSON, CSV),
+    #                                or a list of them in one layout: a mixture
+    val_labels: str | list | None = None  # validated each epoch; the best epoch is kept. None: the last epoch is kept
     layout: str = "auto"  # auto | vdpve | cvqad | qalign | generic
     video_dir: str | None = None  # where the videos are; None: beside each label file
     output_dir: str = "runs/lora"  # becomes a scorer folder: lmm-vqa score --model OUTPUT_DIR
@@ -331,7 +332,7 @@ def main(argv=None) -> dict:
     from tqdm.auto import tqdm
     from transformers import AutoConfig, AutoModelForImageTextToText, AutoProcessor, get_cosine_schedule_with_warmup
 
-    from lmm_vqa.data import detect_layout, load_labels
+    from lmm_vqa.data import detect_layout, load_label_files
 
     args = parse_args(argv)
     # transformers' own deprecation notices about calls made inside peft/accelerate: nothing a user can act on
@@ -359,9 +360,10 @@ def main(argv=None) -> dict:
 
     # --- data: labels -> level targets
     levels = lv.LevelSet.from_json(cfg.levels)
-    layout = detect_layout(Path(cfg.train_labels)) if cfg.layout == "auto" else cfg.layout
-    train = load_labels(cfg.train_labels, layout, cfg.video_dir, check_files=True)
-    val = load_labels(cfg.val_labels, layout, cfg.video_dir, check_files=True) if cfg.val_labels else None
+    first = cfg.train_labels if isinstance(cfg.train_labels, str) else cfg.train_labels[0]
+    layout = detect_layout(Path(first)) if cfg.layout == "auto" else cfg.layout
+    train = load_label_files(cfg.train_labels, layout, cfg.video_dir, check_files=True)
+    val = load_label_files(cfg.val_labels, layout, cfg.video_dir, check_files=True) if cfg.val_labels else None
     metric = "aim2024" if layout == "cvqad" else "ntire2023"
     mos, std = np.asarray(train["mos"], np.float64), np.asarray(train["std"], np.float64)
     if cfg.group_normalise:

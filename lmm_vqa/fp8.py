@@ -1,0 +1,60 @@
+"""FP8 scoring on Hopper-class GPUs (`--dtype fp8`): the language model's large linear layers run as
+float8 matrix products (weights quantised once per output row, activations per token as they come), through
+torchao; everything else stays bf16 (vision tower, projector, norms, attention, the head).
+
+Needs a CUDA GPU of compute capability 8.9 or more (Ada, Hopper, Blackwell) and `pip install torchao`.
+Scores move against bf16 (docs/benchmarks.md measures by how much); it is opt-in for that reason.
+"""
+
+from __future__ import annotations
+
+MIN_CAPABILITY = (8, 9)
+
+
+def check_supported(device: str) -> None:
+    """A clear error where FP8 matrix products cannot run: not a CUDA device, too old a GPU, no torchao."""
+    import torch
+
+    if not str(device).startswith("cuda"):
+        raise ValueError(f"--dtype fp8 needs a CUDA GPU of compute capability >= 8.9 (Ada, Hopper); the device is "
+                         f"{device}. Use bf16 (GPU) or fp32 (CPU)")
+    capability = torch.cuda.get_device_capability(torch.device(device))
+    if capability < MIN_CAPABILITY:
+        raise ValueError(f"--dtype fp8 needs compute capability >= 8.9 (Ada, Hopper); {torch.cuda.get_device_name(device)} "
+                         f"has {capability[0]}.{capability[1]}. Use bf16")
+    try:
+        import torchao  # noqa: F401
+    except ImportError:
+        raise ValueError("--dtype fp8 runs its float8 layers through torchao: pip install torchao "
+                         "(a version built for your torch)") from None
+
+
+def _worth_quantising(module, name: str) -> bool:
+    """Large plain linear layers whose sides fit float8 kernels (multiples of 16); LoRA's own small matrices
+    stay as they are (their base layer is quantised)."""
+    from torch import nn
+
+    return (type(module) is nn.Linear and "lora_" not in name and module.in_features >= 256
+            and module.out_features >= 256 and module.in_features % 16 == 0 and module.out_features % 16 == 0)
+
+
+def quantize_language_model(model) -> int:
+    """Replace the language model's large linear layers' weights by float8 ones (in place, on the GPU).
+    Returns how many layers were converted."""
+    from torchao.quantization import Float8DynamicActivationFloat8WeightConfig, PerRow, quantize_
+
+    from lmm_vqa.compilation import language_modules
+
+    count = 0
+
+    def chosen(module, name):
+        nonlocal count
+        ok = _worth_quantising(module, name)
+        count += ok
+        return ok
+
+    for lm in language_modules(model):
+        quantize_(lm, Float8DynamicActivationFloat8WeightConfig(granularity=PerRow()), filter_fn=chosen)
+    if not count:
+        raise ValueError("--dtype fp8: the language model has no linear layer large enough for float8 kernels")
+    return count
