@@ -420,10 +420,13 @@ class Scorer:
         """One result row for one video (or image); never raises for a bad input."""
         return next(self.score_paths([path], batch_size=batch_size))
 
-    def score_paths(self, paths: Iterable, batch_size: int = 8, num_workers: int = 2) -> Iterator[dict]:
+    def score_paths(self, paths: Iterable, batch_size: int = 8, num_workers: int = 2,
+                    progress: Callable[[int, int, int], None] | None = None) -> Iterator[dict]:
         """Result rows in input order. Decoding runs ahead in threads while the model works;
-        in frame mode, frames of consecutive videos share batches."""
-        state = _BatchState()
+        in frame mode, frames of consecutive videos share batches. `progress(index, done, total)`, if given,
+        hears of each video's prompts (keyframes in frame mode, 1 in clip mode): total once it is decoded,
+        with done 0, then done as batches finish."""
+        state = _BatchState(progress)
         with ThreadPoolExecutor(max(1, num_workers)) as pool:
             for row, decoded, images, started in self._decode_ahead(pool, paths, lookahead=max(2, 2 * num_workers)):
                 state.add(row, decoded, started, images)
@@ -541,7 +544,8 @@ class Scorer:
 class _BatchState:
     """Videos in flight, in input order, and their (video, frame) items waiting for the model."""
 
-    def __init__(self):
+    def __init__(self, progress=None):
+        self.progress = progress  # (vid, done, total) -> None, or None
         self.videos: dict[int, tuple] = {}  # vid -> (row, frames or None, started); dicts keep order
         self.results: dict[int, list] = {}  # vid -> per-item results, by frame
         self.images: dict[int, list] = {}  # vid -> per-item (prompt) images
@@ -560,6 +564,8 @@ class _BatchState:
         self.todo[vid] = 0 if decoded is None else num_items
         if decoded is not None:
             self.items.extend((vid, i) for i in range(num_items))
+            if self.progress:
+                self.progress(vid, 0, num_items)
 
     def take(self, n):
         batch, self.items = self.items[:n], self.items[n:]
@@ -568,6 +574,9 @@ class _BatchState:
     def done(self, vid, frame, result):
         self.results[vid][frame] = result
         self.todo[vid] -= 1
+        if self.progress:
+            total = len(self.results[vid])
+            self.progress(vid, total - self.todo[vid], total)
 
     def pop_complete(self):
         while self.videos and self.todo[next(iter(self.videos))] == 0:

@@ -78,8 +78,11 @@ class ModelWorker:
         return job[-1]
 
     def score(self, paths: list[str]) -> Future:
-        """A future of one row per path, in order."""
-        return self._put(("score", list(paths), Future()))
+        """A future of one row per path, in order. Its `progress` list holds, per path, None until the video is
+        decoded, then (prompts scored, prompts): keyframes in frame mode."""
+        future = Future()
+        future.progress = [None] * len(paths)
+        return self._put(("score", list(paths), future))
 
     def call(self, fn) -> Future:
         """Run `fn()` in the model's thread (generation, which must not overlap scoring)."""
@@ -114,11 +117,17 @@ class ModelWorker:
     def _score_group(self, group):
         group = [job for job in group if job[-1].set_running_or_notify_cancel()]  # running: progress can say so
         paths = [p for _, ps, _ in group for p in ps]
+        owner = [(fut, i) for _, ps, fut in group for i in range(len(ps))]  # each path's request and place in it
         self.stats["batches"] += 1
         self.stats["videos"] += len(paths)
+
+        def progress(index, done, total):
+            fut, i = owner[index]
+            fut.progress[i] = (done, total)
+
         try:
             rows = list(self.scorer.score_paths(paths, batch_size=self.settings.batch_size,
-                                                num_workers=self.settings.decode_workers))
+                                                num_workers=self.settings.decode_workers, progress=progress))
         except BaseException as e:  # noqa: BLE001
             for *_, fut in group:
                 fut.set_exception(e)
@@ -315,8 +324,9 @@ def create_app(scorer, settings: ServeSettings | None = None, model_info: dict |
                                              description="also return the keyframes as small JPEGs and keep "
                                                          "them for questions (the page does)"),
                     stream: bool = Form(False, description="answer with server-sent events: `progress` "
-                                                           "({stage: queued, ahead} then {stage: scoring}), then "
-                                                           "`result` (the row) or `error` ({status, detail})")):
+                                                           "({stage: queued, ahead}, then {stage: decoding}, then "
+                                                           "{stage: scoring, done, total} as keyframes are scored), "
+                                                           "then `result` (the row) or `error` ({status, detail})")):
         """Score one upload: the CLI's row (score 1-5, score_01, level probabilities, per-frame scores)."""
         folder = Path(tempfile.mkdtemp(dir=workdir))
         try:
@@ -349,7 +359,16 @@ def create_app(scorer, settings: ServeSettings | None = None, model_info: dict |
             result = asyncio.ensure_future(finish())
             while not (future.running() or future.done()):
                 await asyncio.sleep(0.05)
-            yield f"event: progress\ndata: {json.dumps({'stage': 'scoring'})}\n\n"
+            yield f"event: progress\ndata: {json.dumps({'stage': 'decoding'})}\n\n"
+            told = None
+            while not future.done():  # each change of (keyframes scored, keyframes), as the model gets through them
+                if future.progress[0] is not None and future.progress[0] != told:
+                    told = future.progress[0]
+                    yield f"event: progress\ndata: {json.dumps({'stage': 'scoring', 'done': told[0], 'total': told[1]})}\n\n"
+                await asyncio.sleep(0.05)
+            if future.progress[0] is not None and future.progress[0] != told:  # the last batch, if not yet told
+                told = future.progress[0]
+                yield f"event: progress\ndata: {json.dumps({'stage': 'scoring', 'done': told[0], 'total': told[1]})}\n\n"
             try:
                 yield f"event: result\ndata: {json.dumps(await result)}\n\n"
             except HTTPException as e:

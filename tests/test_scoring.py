@@ -155,6 +155,25 @@ def test_batches_in_flight_score_as_one_batch_at_a_time(family, checkpoint, vide
         assert row["frame_scores"] == pytest.approx([scorer.summarise(p)["score"] for p in alone], abs=atol)
 
 
+def test_progress_counts_each_videos_keyframes_as_batches_finish(checkpoint, videos):
+    """score_paths(progress=...): per video, (0, keyframes) once decoded, then each batch's keyframes; a video
+    that fails to decode is never reported; clip mode counts one prompt per video."""
+    scorer = load_scorer(checkpoint("llava"), frames="fps:5", max_frames=3)
+    paths = [videos[k] for k in ("h264", "not_video", "vp9")]
+    heard = []
+    rows = list(scorer.score_paths(paths, batch_size=2, progress=lambda *a: heard.append(a)))
+    for index in (0, 2):
+        mine = [(d, t) for i, d, t in heard if i == index]
+        n = rows[index]["num_frames"]
+        assert n == 3 and mine[0] == (0, n) and mine[-1] == (n, n)
+        assert [d for d, _ in mine] == sorted(d for d, _ in mine) and len(mine) >= 3  # batches of 2: partway too
+    assert not [h for h in heard if h[0] == 1] and rows[1]["status"] == "error"
+    clip = load_scorer(checkpoint("llava"), mode="clip", frames="fps:5", max_frames=3)
+    heard.clear()
+    list(clip.score_paths(paths[:1], progress=lambda *a: heard.append(a)))
+    assert heard == [(0, 0, 1), (0, 1, 1)]
+
+
 @pytest.mark.parametrize("family", FAMILIES)
 def test_channel_first_tensors_preprocess_as_arrays(family, checkpoint):
     """On a GPU the scorer hands the processor uploaded (3, H, W) tensors instead of arrays."""

@@ -170,8 +170,8 @@ def test_a_full_queue_answers_503_with_retry_after(server, videos):
 
 
 def test_a_streamed_score_reports_its_progress_then_the_row(server, videos):
-    """stream=true: `progress` events (queued with the jobs ahead of it, then scoring) and the row; behind a
-    busy model the upload says how many wait before it."""
+    """stream=true: `progress` events (queued with the jobs ahead of it, decoding, then the keyframes scored
+    out of the video's keyframes) and the row; behind a busy model the upload says how many wait before it."""
     worker: ModelWorker = server["app"].state.worker
     release = threading.Event()
     busy = worker.call(release.wait)
@@ -187,9 +187,14 @@ def test_a_streamed_score_reports_its_progress_then_the_row(server, videos):
     ahead.result(30)
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
     events = _events(r)
-    assert [k for k, _ in events] == ["progress", "progress", "result"]
-    assert events[0][1] == {"stage": "queued", "ahead": 1} and events[1][1] == {"stage": "scoring"}
-    assert events[2][1]["path"] == "h264.mp4" and events[2][1]["status"] == "ok"
+    assert [k for k, _ in events][-1] == "result" and all(k == "progress" for k, _ in events[:-1])
+    assert events[0][1] == {"stage": "queued", "ahead": 1} and events[1][1] == {"stage": "decoding"}
+    row = events[-1][1]
+    assert row["path"] == "h264.mp4" and row["status"] == "ok"
+    scored = [(e["done"], e["total"]) for _, e in events[2:-1]]
+    assert all(e["stage"] == "scoring" for _, e in events[2:-1])
+    assert scored[-1] == (row["num_frames"], row["num_frames"])  # every keyframe, counted as batches finish
+    assert [d for d, _ in scored] == sorted(set(d for d, _ in scored))
     bad = _events(httpx.post(server["url"] + "/api/score", files=upload(videos["not_video"]), data={"stream": "true"},
                              timeout=60))
     assert bad[-1][0] == "error" and bad[-1][1]["status"] == 422 and "notes.mp4" in bad[-1][1]["detail"]["error"]
