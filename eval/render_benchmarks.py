@@ -237,12 +237,20 @@ def readme_figures() -> str:
             f"one GPU at steady state (`docs/benchmarks.md`).")
 
 
+def readme_serve() -> str:
+    rec = load("serve_load_7b")
+    f = rec["figures"]
+    return (f"On one {rec['machine']['gpu']} with the LLaVA-1.5-7B shape, {f['clients']} clients got "
+            f"{f['requests_s']:.1f} requests/s (p50 {f['p50_ms'] / 1000:.1f} s), {f['lost']} lost, and the model kept "
+            f"{100 * f['service_frames_s'] / f['cli_frames_s']:.0f}% of the CLI's frames/s.")
+
+
 RENDERERS = {"dtype_agreement": dtype_agreement, "gpu_tests": gpu_tests, "train_cost": train_cost,
              "score_throughput": score_throughput, "score_scaling": score_scaling, "score_compiled": score_compiled, "score_mplug": score_mplug,
              "graded_calibration": graded_calibration,
              "serve_load": serve_load,
              "compile_agreement": compile_agreement, "score_fp8": score_fp8, "demo_graded_attempt": demo_graded_attempt,
-             "readme_figures": readme_figures}
+             "readme_figures": readme_figures, "readme_serve": readme_serve}
 
 
 def render(text: str) -> str:
