@@ -123,6 +123,11 @@ def check_flags(args) -> None:
         from lmm_vqa.checkpoints import check_device
 
         check_device(args.device)
+    if getattr(args, "dtype", None) == "fp8" and not getattr(args, "devices", None):
+        from lmm_vqa.checkpoints import check_device
+        from lmm_vqa.fp8 import check_supported
+
+        check_supported(check_device(args.device))
 
 
 def quiet_libraries() -> None:

@@ -90,7 +90,8 @@ def test_missing_input_gets_an_error_row(checkpoint, tmp_path):
     (["--workers", "0"], "--workers must be at least 1"), (["--max-frames", "0"], "--max-frames must be"),
     (["--device", "tpu"], "is not a device"), (["--device", "cuda:7"], "cuda:7"),
     (["--model", "./nope"], "./nope: no such folder"), (["--model", "/abs/nope"], "/abs/nope: no such folder"),
-    (["--model", "a/b/c"], "no such folder"), (["--device", "cpu", "--devices", "cpu,cpu"], "cannot be used together")])
+    (["--model", "a/b/c"], "no such folder"), (["--device", "cpu", "--devices", "cpu,cpu"], "cannot be used together"),
+    (["--device", "cpu", "--dtype", "fp8"], "--dtype fp8 needs a CUDA GPU of compute capability >= 8.9")])
 def test_flags_are_checked_before_anything_loads(videos, tmp_path, capsys, monkeypatch, flags, message):
     import lmm_vqa.checkpoints
 
@@ -100,6 +101,7 @@ def test_flags_are_checked_before_anything_loads(videos, tmp_path, capsys, monke
     monkeypatch.setattr(lmm_vqa.checkpoints, "load_scorer", never)
     assert main(["score", str(videos["h264"]), "--out", str(tmp_path / "r.csv"), *flags]) == 2
     assert message in capsys.readouterr().err
+    assert not (tmp_path / "r.csv").exists()  # nothing written for a run that cannot start
 
 
 def test_out_is_checked_before_the_model_loads(videos, tmp_path, capsys):
