@@ -32,7 +32,7 @@ def _type_ok(value, hint) -> bool:
 def load_config(cls, path: str | Path | None = None, overrides: list[str] = ()):
     """`cls` from a YAML file with `key=value` overrides (values parsed as YAML)."""
     known = {f.name for f in dataclasses.fields(cls)}
-    values, where = {}, {}
+    values, where, raw_text = {}, {}, {}
     if path is not None:
         loaded = yaml.safe_load(Path(path).read_text()) or {}
         if not isinstance(loaded, dict):
@@ -45,12 +45,16 @@ def load_config(cls, path: str | Path | None = None, overrides: list[str] = ()):
             raise ValueError(f"override {item!r} is not key=value")
         values[key.strip()] = yaml.safe_load(raw)
         where[key.strip()] = "the command line"
+        raw_text[key.strip()] = raw.strip()
     unknown = sorted(set(values) - known)
     if unknown:
         raise ValueError(f"unknown setting(s) {unknown} (from {', '.join(sorted({where[k] for k in unknown}))}); "
                          f"known: {sorted(known)}")
     hints = typing.get_type_hints(cls)
     for key, value in values.items():
+        if isinstance(value, bool) and _type_ok("", hints[key]) and not _type_ok(True, hints[key]):
+            # YAML 1.1 reads no/yes/on/off as booleans: a text setting (mixed_precision: no) keeps its word
+            values[key] = value = raw_text.get(key, "yes" if value else "no")
         if isinstance(value, str) and _type_ok(1.0, hints[key]) and not _type_ok("", hints[key]):
             try:  # YAML reads 1e-3 (no dot) as a string
                 values[key] = value = float(value)

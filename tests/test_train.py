@@ -32,6 +32,12 @@ def test_config_is_strict(tmp_path):
         load_config(recipe.TrainConfig, CONFIGS[0], ["vision=half"])
     cfg = load_config(recipe.TrainConfig, CONFIGS[0], ["lr=1e-3", "lora_targets=[q_proj, v_proj]"])
     assert cfg.lr == 1e-3 and cfg.lora_targets == ["q_proj", "v_proj"]
+    # YAML reads `no` as false: a text setting keeps the word, on the command line and in a file
+    assert load_config(recipe.TrainConfig, CONFIGS[0], ["mixed_precision=no"]).mixed_precision == "no"
+    (tmp_path / "c.yaml").write_text(CONFIGS[0].read_text() + "\nmixed_precision: no\n")
+    assert load_config(recipe.TrainConfig, tmp_path / "c.yaml").mixed_precision == "no"
+    with pytest.raises(ValueError, match="gradient_checkpointing='sure'"):
+        load_config(recipe.TrainConfig, CONFIGS[0], ["gradient_checkpointing=sure"])
 
 
 def test_hard_labels_are_qalign_equal_width_bins():
