@@ -3,7 +3,8 @@
 VisualQuality-R1 and its kind are trained to think, then write a number in `<answer>...</answer>`
 (1-5, or 0-100). With `method: answer` in the scoring settings the model generates (batched, greedy
 unless `generation` says `do_sample`, at most `max_new_tokens`), the number is read the authors' way
-(the last match of `answer_pattern`, else the whole text; its first number), and mapped onto the same
+(the last match of `answer_pattern`, or the first with `answer_match: first`, else the whole text; its first
+number), and mapped onto the same
 columns as level scores: `score` (1-5) and `score_01` (0-1). The reasoning is kept in `rationale`. An
 answer with no number, or one outside `answer_range`, makes the row an error that quotes what came back.
 `samples` > 1 averages several sampled answers per prompt; frame mode averages the frames' numbers.
@@ -46,10 +47,12 @@ def _quote(text: str, limit: int = 160) -> str:
     return repr(text if len(text) <= limit else text[:limit] + "...")
 
 
-def read_answer(text: str, pattern: str, low: float, high: float) -> tuple[float, str]:
-    """(number, rationale) from a generated text, or AnswerError saying what came back."""
+def read_answer(text: str, pattern: str, low: float, high: float, match: str = "last") -> tuple[float, str]:
+    """(number, rationale) from a generated text, or AnswerError saying what came back. `match`: which match
+    of `pattern` holds the answer, the first or the last."""
     matches = re.findall(pattern, text, re.DOTALL)
-    answer = (matches[-1] if isinstance(matches[-1], str) else matches[-1][0]).strip() if matches else text.strip()
+    chosen = (matches[0] if match == "first" else matches[-1]) if matches else None
+    answer = (chosen if isinstance(chosen, str) else chosen[0]).strip() if matches else text.strip()
     number = NUMBER.search(answer)
     if number is None:
         raise AnswerError(f"no number in the model's answer: {_quote(text)}")
@@ -96,7 +99,8 @@ class AnswerScorer(Scorer):
         results = []
         for i in range(len(texts)):
             try:
-                read = [read_answer(t, self.config.answer_pattern, self.low, self.high) for t in written[i * n:(i + 1) * n]]
+                read = [read_answer(t, self.config.answer_pattern, self.low, self.high, self.config.answer_match)
+                        for t in written[i * n:(i + 1) * n]]
             except AnswerError as e:
                 results.append(e)
                 continue

@@ -34,16 +34,36 @@ def locate(model: str | os.PathLike, what: str = "--model") -> str:
         return str(demo_model_path())
     if path.exists():
         raise ValueError(f"{what} {name}: a file, not a checkpoint folder")
+    parts = name.split("/")
+    if looks_like_path(name) and not name.startswith((".", "/", "~")) and "\\" not in name and all(parts):
+        return _hub_subfolder("/".join(parts[:2]), "/".join(parts[2:]), what)
     if looks_like_path(name):
         raise ValueError(f"{what} {name}: no such folder")
     return _reachable_hub_id(name, what)
 
 
-def _reachable_hub_id(repo: str, what: str) -> str:
+def _hub_subfolder(repo: str, sub: str, what: str) -> str:
+    """`org/name/sub`: the checkpoint in subfolder `sub` of hub model `org/name` (VQ-Insight's weights are one
+    of several in ByteDance/Q-Insight), fetched (that folder only) or found in the cache, as a local folder."""
+    from huggingface_hub import constants, snapshot_download
+
+    try:
+        _reachable_hub_id(repo, what, probe=f"{sub}/config.json")
+    except ValueError as e:
+        raise ValueError(f"{what} {repo}/{sub}: no such folder here, and as model {repo}'s subfolder {sub}: "
+                         f"{str(e).split(': ', 1)[1]}") from None
+    root = snapshot_download(repo, allow_patterns=[f"{sub}/*"], local_files_only=constants.HF_HUB_OFFLINE)
+    folder = Path(root) / sub
+    if not (folder / "config.json").is_file():
+        raise ValueError(f"{what} {repo}/{sub}: model {repo} has no checkpoint in a subfolder {sub!r}")
+    return str(folder)
+
+
+def _reachable_hub_id(repo: str, what: str, probe: str = "config.json") -> str:
     from huggingface_hub import HfApi, constants, try_to_load_from_cache
     from huggingface_hub.errors import RepositoryNotFoundError
 
-    cached = isinstance(try_to_load_from_cache(repo, "config.json"), str)
+    cached = isinstance(try_to_load_from_cache(repo, probe), str)
     if constants.HF_HUB_OFFLINE:
         if not cached:
             raise ValueError(f"{what} {repo}: not a local folder, and HF_HUB_OFFLINE is set with the model not in "

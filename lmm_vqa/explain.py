@@ -59,10 +59,13 @@ class Chat:
         self.images = self.scorer.prompt_images(list(self.frames))  # the scorer's views of every frame
 
     def messages(self, question: str) -> list[dict]:
-        turns = []
+        config = self.scorer.config
+        turns = [{"role": "system", "content": [{"type": "text", "text": config.system_prompt}]}] \
+            if config.system_prompt else []
+        media = [{"type": "video"}] if config.video_input else \
+            [{"type": "image"} for _ in range(prompt_placeholders(config, len(self.images)))]
         for i, (q, a) in enumerate(self.history + [(question, None)]):
-            content = [{"type": "image"} for _ in range(prompt_placeholders(self.scorer.config, len(self.images)))] \
-                if i == 0 else []
+            content = media if i == 0 else []
             turns.append({"role": "user", "content": content + [{"type": "text", "text": q}]})
             if a is not None:
                 turns.append({"role": "assistant", "content": [{"type": "text", "text": a}]})

@@ -25,7 +25,7 @@ from lmm_vqa.backbones import family_of
 from lmm_vqa.levels import DEFAULT_LEVELS, LevelSet, pool_frames, score_from_probs
 from lmm_vqa.models import cache_keyword
 from lmm_vqa.prompts import load_scoring_prompt
-from lmm_vqa.video import Frames, Sampling, load_frames, shrink
+from lmm_vqa.video import Frames, Sampling, load_frames, qwen_video_resize, shrink
 from lmm_vqa.views import VIEWS, encoder_input_px, frame_views, mean_colour, views_per_frame
 
 SCORER_FILE = "scorer.json"
@@ -54,10 +54,15 @@ class ScorerConfig:
     # image prompt for images): a prompts/ name or file, or {"question": ..., "answer_prefix": ...}; None: as videos
     image_prompt: str | dict | None = None
     template_kwargs: dict = field(default_factory=dict)  # more chat-template variables, e.g. {"add_vision_id": true}
+    system_prompt: str | None = None  # a system turn before the question (None: the chat template's default)
+    # clip mode: hand the keyframes to the processor as one video (Qwen-VL's video input: frames in pairs, with
+    # time positions), resized as qwen-vl-utils resizes videos, instead of as separate images (VQ-Insight)
+    video_input: bool = False
     # "levels": the level words' probabilities after the answer's start (Q-Align). "answer": the model writes
     # its answer (reasoning models) and a number is read from it (answers.py), on `answer_range`'s scale.
     method: str = "levels"
-    answer_pattern: str = r"<answer>(.*?)</answer>"  # where the number is: its last match (else the whole text)
+    answer_pattern: str = r"<answer>(.*?)</answer>"  # where the number is (no match: the whole text)
+    answer_match: str = "last"  # which match of answer_pattern holds it: last (VisualQuality-R1) | first (VQ-Insight)
     answer_range: list = field(default_factory=lambda: [1, 5])  # the number's scale, e.g. [1, 5] or [0, 100]
     generation: dict = field(default_factory=dict)  # max_new_tokens, do_sample, temperature, top_p, top_k, seed
     samples: int = 1  # answers per prompt, averaged (more than one needs do_sample)
@@ -75,6 +80,11 @@ class ScorerConfig:
             raise ValueError(f"encoder: dual encodes global and local views apart, so it needs views: dual, "
                              f"got views: {self.views}")
         LevelSet.from_json(self.levels)
+        if self.video_input and (self.mode != "clip" or self.views != "frame"):
+            raise ValueError("video_input hands a video's keyframes to the model as one video: it needs mode: clip "
+                             f"and views: frame, got mode: {self.mode}, views: {self.views}")
+        if self.answer_match not in ("first", "last"):
+            raise ValueError(f"answer_match must be 'first' or 'last', got {self.answer_match!r}")
         if self.method not in ("levels", "answer"):
             raise ValueError(f"method must be 'levels' or 'answer', got {self.method!r}")
         if self.method == "answer":
@@ -154,18 +164,20 @@ def _model_device(model) -> torch.device:
 def render_prompt(processor, num_images: int, config: ScorerConfig, question: str | None = None,
                   answer_prefix: str | None = None) -> str:
     """The chat-templated user turn (the images, then the question; the other way round with
-    `images_first: false`) and the start of the answer (`question`, `answer_prefix`: the config's unless
+    `images_first: false`; one video item for them all with `video_input`), after the config's system turn if it
+    has one, and the start of the answer (`question`, `answer_prefix`: the config's unless
     given), with the config's `template_kwargs`. For level words thinking is off (`enable_thinking=False`,
     where the template has that switch): the level word must follow the answer's start, as in Q-ReAlign's
     scorer."""
     question = config.question if question is None else question
     answer_prefix = config.answer_prefix if answer_prefix is None else answer_prefix
-    images = [{"type": "image"} for _ in range(num_images)]
+    images = [{"type": "video"}] if config.video_input and num_images else [{"type": "image"} for _ in range(num_images)]
     text = [{"type": "text", "text": question}]
     content = images + text if config.images_first else text + images
     template = processor.chat_template if isinstance(processor.chat_template, str) else ""
     thinking = {"enable_thinking": False} if config.method == "levels" and "enable_thinking" in template else {}
-    rendered = processor.apply_chat_template([{"role": "user", "content": content}], add_generation_prompt=True,
+    system = [{"role": "system", "content": [{"type": "text", "text": config.system_prompt}]}] if config.system_prompt else []
+    rendered = processor.apply_chat_template(system + [{"role": "user", "content": content}], add_generation_prompt=True,
                                              tokenize=False, **{**thinking, **config.template_kwargs})
     if not answer_prefix:
         return rendered
@@ -200,12 +212,27 @@ def prompt_placeholders(config: ScorerConfig, num_images: int) -> int:
 def processor_inputs(processor, config: ScorerConfig, texts: list[str], images: list, **kwargs) -> dict:
     """The processor's output for prompts and their images; with the dual encoder, the local views
     are preprocessed apart, under inputs["local_views"]."""
+    if config.video_input:  # each prompt's frames are one video (images: every prompt's frames, in order)
+        per_prompt = len(images) // len(texts)
+        videos = [_stack(images[i:i + per_prompt]) for i in range(0, len(images), per_prompt)]
+        sampling = Sampling.parse(config.frames, config.max_frames)
+        fps = sampling.value if sampling.kind in ("fps", "qwen") else 2.0  # the time between the frames
+        return dict(processor(text=texts, videos=videos, return_tensors="pt", padding=True, fps=fps, **kwargs))
     if config.encoder != "dual":
         return dict(processor(text=texts, images=images, return_tensors="pt", padding=True, **kwargs))
     glob, local = dual.split_views(images, views_per_frame(config.views, config.local_views))
     inputs = dict(processor(text=texts, images=glob, return_tensors="pt", padding=True, **kwargs))
     inputs[dual.LOCAL_KEY] = dict(processor.image_processor(images=local, return_tensors="pt", **kwargs))
     return inputs
+
+
+def _stack(frames: list) -> torch.Tensor:
+    """One video from its frames ((H, W, 3) arrays, or (3, H, W) tensors from `chw_tensors`): a (T, 3, H, W)
+    float tensor of 0-255 values, as qwen-vl-utils hands videos to the processor (whose resizing then does not
+    round to whole grey levels, as it would for uint8)."""
+    if isinstance(frames[0], torch.Tensor):
+        return torch.stack(frames).float()
+    return torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).float()
 
 
 def chw_tensors(images: list[np.ndarray], device) -> list[torch.Tensor]:
@@ -402,6 +429,9 @@ class Scorer:
         decoded = load_frames(path, self.sampling)
         if decoded.decoder != "image" and self.config.max_side_px:
             decoded.frames = shrink(decoded.frames, self.config.max_side_px)
+        if self.config.video_input:  # frames go in pairs: an odd count repeats its last, as qwen-vl-utils pads
+            frames = qwen_video_resize(decoded.frames)
+            decoded.frames = np.concatenate([frames, frames[-1:]]) if len(frames) % 2 else frames
         return decoded
 
     def explain(self, video, question: str | None = None, **generation) -> str:

@@ -22,9 +22,9 @@ class VideoError(ValueError):
 
 @dataclass(frozen=True)
 class Sampling:
-    """How keyframes are picked: `fps:F`, `uniform:N`, `linspace:N` or `keyframes`, at most `max_frames`."""
+    """How keyframes are picked: `fps:F`, `uniform:N`, `linspace:N`, `qwen:F` or `keyframes`, at most `max_frames`."""
 
-    kind: str  # "fps" | "uniform" | "linspace" | "keyframes"
+    kind: str  # "fps" | "uniform" | "linspace" | "qwen" | "keyframes"
     value: float = 0.0
     max_frames: int = 16
 
@@ -35,15 +35,15 @@ class Sampling:
             raise ValueError(f"max_frames must be >= 1, got {max_frames}")
         if kind == "keyframes" and not arg:
             return cls("keyframes", 0.0, max_frames)
-        if kind in ("fps", "uniform", "linspace") and arg:
+        if kind in ("fps", "uniform", "linspace", "qwen") and arg:
             try:
                 value = float(arg)
             except ValueError:
                 value = -1.0
-            if value > 0 and (kind == "fps" or value == int(value)):
+            if value > 0 and (kind in ("fps", "qwen") or value == int(value)):
                 return cls(kind, value, max_frames)
-        raise ValueError(f"bad frame sampling {spec!r}: use 'fps:F' (F > 0), 'uniform:N' or 'linspace:N' (N >= 1), "
-                         "or 'keyframes'")
+        raise ValueError(f"bad frame sampling {spec!r}: use 'fps:F' or 'qwen:F' (F > 0), 'uniform:N' or 'linspace:N' "
+                         "(N >= 1), or 'keyframes'")
 
     def __str__(self) -> str:
         if self.kind == "keyframes":
@@ -86,6 +86,13 @@ def select_indices(num_frames: int, fps: float, sampling: Sampling, keyframe_ind
     elif sampling.kind == "linspace":
         # Evenly from the first frame to the last, both included, rounded: Q-ReAlign's sampling.
         idx = np.round(np.linspace(0, num_frames - 1, int(sampling.value))).astype(np.int64)
+    elif sampling.kind == "qwen":
+        # qwen-vl-utils' video sampling (smart_nframes): F frames a second, at least 4, at most max_frames and
+        # the clip's own frames, an even count (rounded down: frames go to the model in pairs), first to last.
+        wanted = num_frames / (fps if fps > 0 else 1.0) * sampling.value
+        high = min(sampling.max_frames, num_frames) // 2 * 2
+        count = max(1, int(min(max(wanted, 4), high, num_frames)) // 2 * 2)
+        idx = np.round(np.linspace(0, num_frames - 1, count)).astype(np.int64)
     else:
         idx = np.asarray(keyframe_indices if keyframe_indices is not None and len(keyframe_indices) else [0])
         idx = idx[idx < num_frames]
@@ -107,6 +114,44 @@ def shrink(frames: np.ndarray, max_side_px: int) -> np.ndarray:
     scale = max_side_px / max(h, w)
     size = (max(1, int(w * scale)), max(1, int(h * scale)))
     return np.stack([np.asarray(Image.fromarray(f).resize(size)) for f in frames])
+
+
+QWEN_VIDEO_FACTOR = 28  # qwen-vl-utils: 14 px patches, merged 2 x 2
+QWEN_VIDEO_MIN_PIXELS = 128 * 28 * 28
+QWEN_VIDEO_MAX_PIXELS = 768 * 28 * 28
+QWEN_VIDEO_TOTAL_PIXELS = 128000 * 28 * 28 * 0.9  # its budget for all of a video's frames together
+
+
+def qwen_video_size(height: int, width: int, num_frames: int) -> tuple[int, int]:
+    """The (height, width) qwen-vl-utils resizes a video's frames to: sides multiples of 28, the aspect kept,
+    between 128 and 768 patches of 28 x 28 px a frame (fewer when many frames share its token budget)."""
+    import math
+
+    f = QWEN_VIDEO_FACTOR
+    high = max(min(QWEN_VIDEO_MAX_PIXELS, QWEN_VIDEO_TOTAL_PIXELS / num_frames * 2), int(QWEN_VIDEO_MIN_PIXELS * 1.05))
+    h, w = max(f, round(height / f) * f), max(f, round(width / f) * f)
+    if h * w > high:
+        beta = math.sqrt(height * width / high)
+        h, w = max(f, math.floor(height / beta / f) * f), max(f, math.floor(width / beta / f) * f)
+    elif h * w < QWEN_VIDEO_MIN_PIXELS:
+        beta = math.sqrt(QWEN_VIDEO_MIN_PIXELS / (height * width))
+        h, w = math.ceil(height * beta / f) * f, math.ceil(width * beta / f) * f
+    return h, w
+
+
+def qwen_video_resize(frames: np.ndarray) -> np.ndarray:
+    """(T, H, W, 3) uint8 frames resized as qwen-vl-utils prepares a video: torchvision's bicubic resize with
+    antialiasing on the uint8 frames (which it then hands on as floats of the same values)."""
+    import torch
+    from torchvision.transforms import InterpolationMode
+    from torchvision.transforms.functional import resize
+
+    h, w = qwen_video_size(frames.shape[1], frames.shape[2], len(frames))
+    if (h, w) == frames.shape[1:3]:
+        return frames
+    video = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)
+    out = resize(video, [h, w], interpolation=InterpolationMode.BICUBIC, antialias=True)
+    return out.permute(0, 2, 3, 1).contiguous().numpy()
 
 
 def load_frames(path: str | os.PathLike, sampling: Sampling | str = "fps:1", max_frames: int = 16) -> Frames:

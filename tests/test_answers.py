@@ -17,6 +17,7 @@ ANSWER = {"method": "answer", "question": "Rate the quality from 1 to 5.", "answ
 def test_reading_answers_as_visualquality_r1_reads_them():
     assert read_answer("<think>sharp</think><answer>3.25</answer>", r"<answer>(.*?)</answer>", 1, 5) == (3.25, "sharp")
     assert read_answer("<answer>2</answer> then <answer>4.5</answer>", r"<answer>(.*?)</answer>", 1, 5)[0] == 4.5
+    assert read_answer("<answer>2</answer> then <answer>4.5</answer>", r"<answer>(.*?)</answer>", 1, 5, "first")[0] == 2
     assert read_answer("I would say 3.5 overall", r"<answer>(.*?)</answer>", 1, 5)[0] == 3.5  # no tag: the whole text
     assert read_answer("<answer>score: 73.5 of 100</answer>", r"<answer>(.*?)</answer>", 0, 100)[0] == 73.5
     with pytest.raises(AnswerError, match=r"no number in the model's answer: '<answer>good</answer>'"):

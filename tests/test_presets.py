@@ -224,3 +224,94 @@ def test_an_image_under_a_video_preset_is_asked_about_as_an_image():
     assert scorer.prompt_for([None], still=True) == AUTHORS_PROMPTS["q-align-iqa"]
     row = scorer.score_video(MPLUG.parent / "images" / case["images"][0])
     np.testing.assert_allclose([row[f"p_{w}"] for w in ref["levels"]], case["level_probs"], atol=1e-4)
+
+
+def test_vq_insight_feeds_the_video_its_authors_demo_builds(checkpoint, videos):
+    """VQ-Insight's demo: a system turn, then the video and the question, through the chat template;
+    qwen_vl_utils samples (2 fps, at least 4, an even count) and resizes the frames (multiples of 28 px);
+    the processor makes the video tensor. The same ids, video tensor and grid reach the model here."""
+    qwen_vl_utils = pytest.importorskip("qwen_vl_utils")
+    import torch
+
+    scorer = load_scorer(checkpoint("qwen2_5_vl"), device="cpu", preset="vq-insight")
+    preset = get_preset("vq-insight").scorer
+    path = str(videos["h264"])  # 2 s at 10 fps: 4 frames
+    messages = [{"role": "system", "content": [{"type": "text", "text": preset["system_prompt"]}]},
+                {"role": "user", "content": [{"type": "video", "video": path},
+                                             {"type": "text", "text": preset["question"]}]}]
+    text = scorer.processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    _, video_inputs = qwen_vl_utils.process_vision_info([messages])
+    # the demo's transformers 4 processor took 2 fps when none was given; transformers 5 needs it said
+    theirs = scorer.processor(text=[text], videos=video_inputs, padding=True, return_tensors="pt", fps=2.0)
+    frames = scorer.load(path).frames
+    assert frames.shape[0] == video_inputs[0].shape[0] == 4 and frames.shape[1:3] == tuple(video_inputs[0].shape[2:])
+    assert np.array_equal(frames, video_inputs[0].permute(0, 2, 3, 1).numpy())  # same frames, same resizing
+    ours = scorer.encode([scorer.prompt_for(list(frames))], list(frames))
+    assert scorer.prompt_for(list(frames)) == text
+    assert torch.equal(ours["input_ids"], theirs["input_ids"])
+    assert torch.equal(ours["video_grid_thw"], theirs["video_grid_thw"])
+    torch.testing.assert_close(ours["pixel_values_videos"], theirs["pixel_values_videos"])
+    torch.testing.assert_close(ours["second_per_grid_ts"].float(), torch.as_tensor(theirs["second_per_grid_ts"]).float())
+    from lmm_vqa.explain import start_chat
+
+    chat = start_chat(scorer, path)  # explain asks about the same video input, after the same system turn
+    asked = scorer.processor.apply_chat_template(chat.messages("Why?"), tokenize=False, add_generation_prompt=True)
+    assert asked == text.replace(preset["question"], "Why?")
+    assert isinstance(chat.ask("Why?"), str)
+
+
+def test_a_hub_subfolder_checkpoint_scores_with_its_preset(tmp_path, checkpoint, videos):
+    """`--model ByteDance/Q-Insight/vqinsight-naturalvideo`: a checkpoint in a subfolder of a hub model, found in
+    the local hub cache offline; its preset applies (video input, the 0-100 answer read from the first tag)."""
+    from lmm_vqa.testing import rig_greedy_answer
+
+    scorer = load_scorer(checkpoint("qwen2_5_vl"), device="cpu", preset="vq-insight")
+    frames = list(scorer.load(videos["h264"]).frames)
+    source = tmp_path / "repo"
+    rig_greedy_answer(checkpoint("qwen2_5_vl"), source / "vqinsight-naturalvideo", scorer.prompt_for(frames),
+                      "<think>soft</think><answer>73.5</answer>")
+    (source / "README.md").write_text("the repo's other files\n")
+    cache = tmp_path / "hub"
+    base = cache / "models--ByteDance--Q-Insight"
+    rev = "0" * 40
+    (base / "refs").mkdir(parents=True)
+    (base / "refs" / "main").write_text(rev)
+    shutil.copytree(source, base / "snapshots" / rev)  # plain files: the cache's links are not needed to find them
+    out = tmp_path / "r.jsonl"
+    env = {**os.environ, "HF_HUB_CACHE": str(cache), "HF_HUB_OFFLINE": "1"}
+    result = subprocess.run([sys.executable, "-m", "lmm_vqa.cli", "score", str(videos["h264"]), "--model",
+                             "ByteDance/Q-Insight/vqinsight-naturalvideo", "--out", str(out), "--device", "cpu"],
+                            capture_output=True, text=True, env=env, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "'vq-insight' preset" in result.stderr
+    from lmm_vqa.results import read_rows
+
+    row = read_rows(out)[0]
+    assert row["status"] == "ok" and float(row["score_01"]) == pytest.approx(0.735)
+    assert float(row["score"]) == pytest.approx(1 + 4 * 0.735) and row["rationale"] == "soft"
+    bad = subprocess.run([sys.executable, "-m", "lmm_vqa.cli", "score", str(videos["h264"]), "--model",
+                          "ByteDance/Q-Insight/vqinsight-aigcvideo", "--out", str(tmp_path / "x.csv")],
+                         capture_output=True, text=True, env=env, timeout=600)
+    assert bad.returncode == 2 and "vqinsight-aigcvideo" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_qwen_sampling_and_resizing_are_qwen_vl_utils():
+    """`qwen:F` frames and the video frame size equal qwen-vl-utils' own (smart_nframes, then linspace
+    rounded; smart_resize within its pixel budget) over many lengths, frame rates and sizes."""
+    vp = pytest.importorskip("qwen_vl_utils.vision_process")
+    import torch
+
+    from lmm_vqa.video import Sampling, qwen_video_size, select_indices
+
+    for total in (2, 3, 4, 7, 20, 49, 50, 250, 1001, 4000):
+        for fps in (8, 23.976, 25, 30, 60):
+            for max_frames in (768, 16):
+                theirs_n = vp.smart_nframes({"fps": 2.0, "max_frames": max_frames}, total_frames=total, video_fps=fps)
+                theirs = torch.linspace(0, total - 1, theirs_n).round().long().numpy()
+                ours = select_indices(total, fps, Sampling.parse("qwen:2", max_frames))
+                assert np.array_equal(ours, theirs), (total, fps, max_frames)
+    budget = vp.MODEL_SEQ_LEN * 28 * 28 * 0.9
+    for h, w in ((720, 1280), (1080, 1920), (128, 224), (2160, 3840), (480, 360), (33, 1000)):
+        for n in (4, 20, 300):
+            high = max(min(768 * 28 * 28, budget / n * 2), int(128 * 28 * 28 * 1.05))
+            assert qwen_video_size(h, w, n) == vp.smart_resize(h, w, 28, 128 * 28 * 28, high), (h, w, n)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from lmm_vqa import backbones
 from lmm_vqa.backbones.qwen2_vl import qwen_chat_template
 
-CHAT_TEMPLATE = qwen_chat_template(image="<image>\n")
+CHAT_TEMPLATE = qwen_chat_template(image="<image>\n", video="<video>\n")
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<image>", "<video>"]
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 from lmm_vqa import backbones
 
 
-def qwen_chat_template(image: str) -> str:
-    """ChatML with a default system turn; `image` is what one image item renders as. With `add_vision_id`
-    each image is announced as "Picture N: ", counted over the conversation, as Qwen2-VL's template does."""
-    image = image.replace("\n", "\\n")
+def qwen_chat_template(image: str, video: str = "<|vision_start|><|video_pad|><|vision_end|>") -> str:
+    """ChatML with a default system turn; `image` (`video`) is what one image (video) item renders as. With
+    `add_vision_id` each is announced as "Picture N: " ("Video N: "), counted over the conversation, as
+    Qwen2-VL's template does."""
+    image, video = image.replace("\n", "\\n"), video.replace("\n", "\\n")
     return (
-        "{%- set image_count = namespace(value=0) -%}"
+        "{%- set image_count = namespace(value=0) -%}{%- set video_count = namespace(value=0) -%}"
         "{%- for message in messages -%}"
         "{%- if loop.first and message['role'] != 'system' -%}"
         "{{ '<|im_start|>system\\nYou are a helpful assistant.<|im_end|>\\n' }}"
@@ -20,6 +21,8 @@ def qwen_chat_template(image: str) -> str:
         "{%- for item in message['content'] -%}"
         "{%- if item['type'] == 'image' -%}{%- set image_count.value = image_count.value + 1 -%}"
         "{%- if add_vision_id -%}{{ 'Picture ' + image_count.value | string + ': ' }}{%- endif -%}{{ '" + image + "' }}"
+        "{%- elif item['type'] == 'video' -%}{%- set video_count.value = video_count.value + 1 -%}"
+        "{%- if add_vision_id -%}{{ 'Video ' + video_count.value | string + ': ' }}{%- endif -%}{{ '" + video + "' }}"
         "{%- elif item['type'] == 'text' -%}{{ item['text'] }}{%- endif -%}"
         "{%- endfor -%}{%- endif -%}"
         "{{ '<|im_end|>\\n' }}"

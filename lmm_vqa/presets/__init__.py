@@ -61,9 +61,13 @@ def get_preset(name: str) -> Preset:
 
 
 def _hub_id(model: str) -> str:
-    """A hub id from a hub id or a folder of the hub's cache (.../models--ORG--NAME/snapshots/REV)."""
-    cached = re.search(r"models--([^/\\]+?)--([^/\\]+)[/\\]snapshots[/\\]", str(model))
-    return f"{cached.group(1)}/{cached.group(2)}" if cached else str(model)
+    """A hub id from a hub id or a folder of the hub's cache (.../models--ORG--NAME/snapshots/REV), with the
+    subfolder inside the snapshot if it is one (ORG/NAME/SUB)."""
+    cached = re.search(r"models--([^/\\]+?)--([^/\\]+)[/\\]snapshots[/\\][^/\\]+[/\\]?(.*)$", str(model))
+    if not cached:
+        return str(model)
+    sub = cached.group(3).replace("\\", "/").strip("/")
+    return f"{cached.group(1)}/{cached.group(2)}" + (f"/{sub}" if sub else "")
 
 
 def preset_for(model: str) -> Preset | None:
