@@ -87,10 +87,19 @@ def _hub_cache(root: Path, repo: str, source: Path) -> None:
     snapshot = base / "snapshots" / rev
     snapshot.mkdir(parents=True)
     (base / "blobs").mkdir()
-    for i, f in enumerate(sorted(source.iterdir())):
+    for i, f in enumerate(sorted(p for p in source.rglob("*") if p.is_file())):  # subfolders too
         blob = base / "blobs" / f"{i:040x}"
         shutil.copy(f, blob)
-        os.symlink(os.path.relpath(blob, snapshot), snapshot / f.name)
+        link = snapshot / f.relative_to(source)
+        link.parent.mkdir(parents=True, exist_ok=True)
+        os.symlink(os.path.relpath(blob, link.parent), link)
+
+
+def _score_offline(cache: Path, model: str, video, out: Path) -> subprocess.CompletedProcess:
+    """`lmm-vqa score VIDEO --model MODEL` in a fresh process, the hub cache `cache` only (offline)."""
+    env = {**os.environ, "HF_HUB_CACHE": str(cache), "HF_HUB_OFFLINE": "1"}
+    return subprocess.run([sys.executable, "-m", "lmm_vqa.cli", "score", str(video), "--model", model, "--out",
+                           str(out), "--device", "cpu"], capture_output=True, text=True, env=env, timeout=600)
 
 
 def test_score_with_a_hub_id_scores_as_its_authors_with_no_flags(tmp_path, videos):
@@ -99,10 +108,7 @@ def test_score_with_a_hub_id_scores_as_its_authors_with_no_flags(tmp_path, video
     cache = tmp_path / "hub"
     _hub_cache(cache, "q-future/one-align", MPLUG)
     out = tmp_path / "r.jsonl"
-    env = {**os.environ, "HF_HUB_CACHE": str(cache), "HF_HUB_OFFLINE": "1"}
-    result = subprocess.run([sys.executable, "-m", "lmm_vqa.cli", "score", str(videos["h264"]), "--model",
-                             "q-future/one-align", "--out", str(out), "--device", "cpu"],
-                            capture_output=True, text=True, env=env, timeout=600)
+    result = _score_offline(cache, "q-future/one-align", videos["h264"], out)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "'one-align' preset" in result.stderr
     record = json.loads(Path(f"{out}.run.json").read_text())
@@ -272,16 +278,9 @@ def test_a_hub_subfolder_checkpoint_scores_with_its_preset(tmp_path, checkpoint,
                       "<think>soft</think><answer>73.5</answer>")
     (source / "README.md").write_text("the repo's other files\n")
     cache = tmp_path / "hub"
-    base = cache / "models--ByteDance--Q-Insight"
-    rev = "0" * 40
-    (base / "refs").mkdir(parents=True)
-    (base / "refs" / "main").write_text(rev)
-    shutil.copytree(source, base / "snapshots" / rev)  # plain files: the cache's links are not needed to find them
+    _hub_cache(cache, "ByteDance/Q-Insight", source)
     out = tmp_path / "r.jsonl"
-    env = {**os.environ, "HF_HUB_CACHE": str(cache), "HF_HUB_OFFLINE": "1"}
-    result = subprocess.run([sys.executable, "-m", "lmm_vqa.cli", "score", str(videos["h264"]), "--model",
-                             "ByteDance/Q-Insight/vqinsight-naturalvideo", "--out", str(out), "--device", "cpu"],
-                            capture_output=True, text=True, env=env, timeout=600)
+    result = _score_offline(cache, "ByteDance/Q-Insight/vqinsight-naturalvideo", videos["h264"], out)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "'vq-insight' preset" in result.stderr
     from lmm_vqa.results import read_rows
@@ -289,9 +288,7 @@ def test_a_hub_subfolder_checkpoint_scores_with_its_preset(tmp_path, checkpoint,
     row = read_rows(out)[0]
     assert row["status"] == "ok" and float(row["score_01"]) == pytest.approx(0.735)
     assert float(row["score"]) == pytest.approx(1 + 4 * 0.735) and row["rationale"] == "soft"
-    bad = subprocess.run([sys.executable, "-m", "lmm_vqa.cli", "score", str(videos["h264"]), "--model",
-                          "ByteDance/Q-Insight/vqinsight-aigcvideo", "--out", str(tmp_path / "x.csv")],
-                         capture_output=True, text=True, env=env, timeout=600)
+    bad = _score_offline(cache, "ByteDance/Q-Insight/vqinsight-aigcvideo", videos["h264"], tmp_path / "x.csv")
     assert bad.returncode == 2 and "vqinsight-aigcvideo" in bad.stderr and "Traceback" not in bad.stderr
 
 
