@@ -191,7 +191,10 @@ def view_geometry(processor, config: ScorerConfig) -> tuple[int, tuple[int, int,
 
 
 def prompt_images(frames, config: ScorerConfig, size_px: int, fill) -> list[np.ndarray]:
-    """Every frame's views, frame by frame: [global, local...] per frame with views: dual."""
+    """Every frame's views, frame by frame: [global, local...] per frame with views: dual. With `video_input`,
+    one item: the frames as one (T, H, W, 3) video."""
+    if config.video_input:
+        return [np.stack(list(frames))]
     return [v for f in frames for v in frame_views(f, config.views, config.local_views, size_px, fill)]
 
 
@@ -212,9 +215,8 @@ def prompt_placeholders(config: ScorerConfig, num_images: int) -> int:
 def processor_inputs(processor, config: ScorerConfig, texts: list[str], images: list, **kwargs) -> dict:
     """The processor's output for prompts and their images; with the dual encoder, the local views
     are preprocessed apart, under inputs["local_views"]."""
-    if config.video_input:  # each prompt's frames are one video (images: every prompt's frames, in order)
-        per_prompt = len(images) // len(texts)
-        videos = [_stack(images[i:i + per_prompt]) for i in range(0, len(images), per_prompt)]
+    if config.video_input:  # one video per prompt (prompt_images)
+        videos = [_as_video(v) for v in images]
         sampling = Sampling.parse(config.frames, config.max_frames)
         fps = sampling.value if sampling.kind in ("fps", "qwen") else 2.0  # the time between the frames
         return dict(processor(text=texts, videos=videos, return_tensors="pt", padding=True, fps=fps, **kwargs))
@@ -226,20 +228,20 @@ def processor_inputs(processor, config: ScorerConfig, texts: list[str], images: 
     return inputs
 
 
-def _stack(frames: list) -> torch.Tensor:
-    """One video from its frames ((H, W, 3) arrays, or (3, H, W) tensors from `chw_tensors`): a (T, 3, H, W)
-    float tensor of 0-255 values, as qwen-vl-utils hands videos to the processor (whose resizing then does not
-    round to whole grey levels, as it would for uint8)."""
-    if isinstance(frames[0], torch.Tensor):
-        return torch.stack(frames).float()
-    return torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).float()
+def _as_video(video) -> torch.Tensor:
+    """A (T, H, W, 3) array, or a (T, 3, H, W) tensor from `chw_tensors`, as a (T, 3, H, W) float tensor of
+    0-255 values, as qwen-vl-utils hands videos to the processor (whose resizing then does not round to whole
+    grey levels, as it would for uint8)."""
+    if isinstance(video, torch.Tensor):
+        return video.float()
+    return torch.from_numpy(video).permute(0, 3, 1, 2).float()
 
 
 def chw_tensors(images: list[np.ndarray], device) -> list[torch.Tensor]:
     """(H, W, 3) uint8 arrays -> (3, H, W) uint8 tensors on `device`, uploaded as they are and made
     channel-first there. Handing the processor arrays instead makes it do that reordering copy on
     the CPU, one image at a time, and the GPU waited for it (measured: docs/benchmarks.md)."""
-    return [torch.from_numpy(np.ascontiguousarray(im)).to(device).permute(2, 0, 1) for im in images]
+    return [torch.from_numpy(np.ascontiguousarray(im)).to(device).movedim(-1, -3) for im in images]  # videos too
 
 
 def _tensors(inputs: dict):

@@ -252,8 +252,10 @@ def test_vq_insight_feeds_the_video_its_authors_demo_builds(checkpoint, videos):
     frames = scorer.load(path).frames
     assert frames.shape[0] == video_inputs[0].shape[0] == 4 and frames.shape[1:3] == tuple(video_inputs[0].shape[2:])
     assert np.array_equal(frames, video_inputs[0].permute(0, 2, 3, 1).numpy())  # same frames, same resizing
-    ours = scorer.encode([scorer.prompt_for(list(frames))], list(frames))
-    assert scorer.prompt_for(list(frames)) == text
+    video = scorer.prompt_images(frames)
+    assert len(video) == 1 and np.array_equal(video[0], frames)  # one item: the video
+    ours = scorer.encode([scorer.prompt_for(video)], video)
+    assert scorer.prompt_for(video) == text
     assert torch.equal(ours["input_ids"], theirs["input_ids"])
     assert torch.equal(ours["video_grid_thw"], theirs["video_grid_thw"])
     torch.testing.assert_close(ours["pixel_values_videos"], theirs["pixel_values_videos"])
@@ -272,9 +274,9 @@ def test_a_hub_subfolder_checkpoint_scores_with_its_preset(tmp_path, checkpoint,
     from lmm_vqa.testing import rig_greedy_answer
 
     scorer = load_scorer(checkpoint("qwen2_5_vl"), device="cpu", preset="vq-insight")
-    frames = list(scorer.load(videos["h264"]).frames)
+    video = scorer.prompt_images(scorer.load(videos["h264"]).frames)
     source = tmp_path / "repo"
-    rig_greedy_answer(checkpoint("qwen2_5_vl"), source / "vqinsight-naturalvideo", scorer.prompt_for(frames),
+    rig_greedy_answer(checkpoint("qwen2_5_vl"), source / "vqinsight-naturalvideo", scorer.prompt_for(video),
                       "<think>soft</think><answer>73.5</answer>")
     (source / "README.md").write_text("the repo's other files\n")
     cache = tmp_path / "hub"
@@ -290,6 +292,19 @@ def test_a_hub_subfolder_checkpoint_scores_with_its_preset(tmp_path, checkpoint,
     assert float(row["score"]) == pytest.approx(1 + 4 * 0.735) and row["rationale"] == "soft"
     bad = _score_offline(cache, "ByteDance/Q-Insight/vqinsight-aigcvideo", videos["h264"], tmp_path / "x.csv")
     assert bad.returncode == 2 and "vqinsight-aigcvideo" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_videos_of_different_lengths_batch_as_they_score_alone(checkpoint, videos):
+    """video_input: each prompt carries its own video, so videos of 4 and 2 frames (and an image) share a batch
+    and each gets its own level probabilities."""
+    scorer = load_scorer(checkpoint("qwen2_5_vl"), device="cpu", mode="clip", frames="qwen:2", max_frames=768,
+                         video_input=True, system_prompt="Rate it.")
+    paths = [videos[k] for k in ("h264", "one_frame", "image", "portrait")]
+    together = list(scorer.score_paths(paths, batch_size=4))
+    assert [r["num_frames"] for r in together] == [4, 2, 2, 4]
+    for path, row in zip(paths, together):
+        alone = scorer.score_video(path, batch_size=1)
+        assert row["score"] == pytest.approx(alone["score"], abs=1e-4), path
 
 
 def test_qwen_sampling_and_resizing_are_qwen_vl_utils():
