@@ -235,6 +235,14 @@ def test_compiled_scoring_agrees_with_eager(checkpoint, videos, tmp_path, monkey
     for bs in (4, 3):  # batch shapes vary: a short last batch must not fail or change scores
         got = [r["score"] for r in compiled.score_paths(paths, batch_size=bs)]
         np.testing.assert_allclose(got, ref, atol=1e-4)
+    from torch._dynamo.utils import counters
+
+    graphs = counters["stats"]["unique_graphs"]
+    assert graphs > 0
+    for bs in (2, 5):  # once warm, other batch sizes (and prompt counts) compile nothing more
+        got = [r["score"] for r in compiled.score_paths(paths, batch_size=bs)]
+        np.testing.assert_allclose(got, ref, atol=1e-4)
+    assert counters["stats"]["unique_graphs"] == graphs
     answers = [start_chat(s, videos["h264"], GenerationSettings(max_new_tokens=6)).ask("q") for s in (eager, compiled)]
     assert answers[0] == answers[1]  # explain runs the language model eagerly, and gives the same answer
 
