@@ -211,6 +211,12 @@ def cmd_score(args) -> int:
             return 130
     skipped = len(paths) - len(todo)
     print(f"{scored + skipped}/{len(paths)} scored, {failed} failed -> {args.out}")
+    if todo:
+        from lmm_vqa.compilation import warmup_note
+
+        note = warmup_note(scorer.model)
+        if note and not args.quiet:
+            print(note, file=sys.stderr)
     return 1 if failed else 0
 
 

@@ -47,13 +47,42 @@ def language_modules(model) -> list:
 
 
 def compile_language_model(model) -> None:
-    """Compile the language model's forward in place (the vision tower and the head stay eager)."""
+    """Compile the language model's forward in place (the vision tower and the head stay eager). Each compiled
+    module times its first call, which compiles (or loads the compiled code from the cache): `warmup_s`."""
+    import time
+
     import torch
 
     os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache_dir()))
     for lm in language_modules(model):
         lm._eager_forward = lm.forward
-        lm.forward = torch.compile(lm.forward, dynamic=True)
+        compiled = torch.compile(lm.forward, dynamic=True)
+
+        def forward(*args, _compiled=compiled, _module=lm, **kwargs):
+            if hasattr(_module, "_warmup_s"):
+                return _compiled(*args, **kwargs)
+            start = time.perf_counter()
+            out = _compiled(*args, **kwargs)
+            _module._warmup_s = time.perf_counter() - start
+            return out
+
+        lm.forward = forward
+
+
+def warmup_s(model) -> float | None:
+    """Seconds the compiled language model's first calls took (compiling, or loading from the cache); None if
+    it is not compiled or has not run."""
+    times = [getattr(lm, "_warmup_s", None) for lm in language_modules(model) if hasattr(lm, "_eager_forward")]
+    return sum(times) if times and all(t is not None for t in times) else None
+
+
+def warmup_note(model) -> str:
+    """What the CLI says after a compiled run: the warm-up and where its cache is."""
+    seconds = warmup_s(model)
+    if seconds is None:
+        return ""
+    return (f"torch.compile warm-up: {seconds:.1f} s in the first batch; Inductor's cache "
+            f"({os.environ.get('TORCHINDUCTOR_CACHE_DIR', cache_dir())}) spares a second run most of it")
 
 
 @contextlib.contextmanager

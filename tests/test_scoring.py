@@ -243,11 +243,15 @@ def test_compiled_scoring_agrees_with_eager(checkpoint, videos, tmp_path, monkey
         got = [r["score"] for r in compiled.score_paths(paths, batch_size=bs)]
         np.testing.assert_allclose(got, ref, atol=1e-4)
     assert counters["stats"]["unique_graphs"] == graphs
+    from lmm_vqa.compilation import warmup_note, warmup_s
+
+    assert warmup_s(compiled.model) > 0 and warmup_s(eager.model) is None  # the first call's time, compiling
+    assert "torch.compile warm-up" in warmup_note(compiled.model) and warmup_note(eager.model) == ""
     answers = [start_chat(s, videos["h264"], GenerationSettings(max_new_tokens=6)).ask("q") for s in (eager, compiled)]
     assert answers[0] == answers[1]  # explain runs the language model eagerly, and gives the same answer
 
     def is_compiled(scorer):
-        return hasattr(scorer.model.model.language_model.forward, "_torchdynamo_orig_callable")
+        return hasattr(scorer.model.model.language_model, "_eager_forward")  # its forward swapped for the compiled
 
     assert is_compiled(compiled) and not is_compiled(eager)
     assert not is_compiled(load_scorer(checkpoint("llava"))), "compile is opt-in"
