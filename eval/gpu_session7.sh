@@ -3,7 +3,8 @@
 #                                     on the graded benchmark (train/configs/demo_model.yaml): synthesise the data
 #                                     on the machine's 16 cores, train, score the held-out test splits, check them
 #                                     with eval/graded_check.py, export the model to $OUT/demo_model
-#   bash eval/gpu_session7.sh speed   carry .whl_speed (av, torchao 0.17, fastapi, uvicorn, pydantic, ...): LLaVA-1.5-7B
+#   bash eval/gpu_session7.sh speed   carry .whl_speed (av, torchao 0.17, fastapi and opentelemetry-api, uvicorn,
+#                                     pydantic, python-multipart, ...): LLaVA-1.5-7B
 #                                     shape, bf16 against fp8, eager and compiled, model only and end to end
 #   bash eval/gpu_session7.sh serve   carry .whl_speed and .gpu_data: `lmm-vqa serve` under 32 clients with the 7B
 #                                     shape; compiled and fp8 scoring against eager bf16 on the bundled demo model
@@ -27,6 +28,8 @@ if [ "$1" = demo ]; then
     python3 eval/graded_check.py $OUT/pred_$d.csv --labels data/$d/test/labels.txt --record $OUT/demo_graded_$d.json
   done
   python3 eval/export_demo_model.py runs/demo_model $OUT/demo_model
+  # the device returns only a few files: the model, the log and the predictions travel as one archive
+  (cd $OUT && tar -czf demo_bundle.tgz demo_model train.log pred_* && rm -rf demo_model train.log pred_*)
 elif [ "$1" = speed ]; then
   timeout 560 python3 eval/bench_score.py --videos 48 --batch-size 32 --workers 14 --ceiling-batches 32 64 \
     --rows ceiling ceiling_fp8 e2e e2e_fp8 e2e_compiled e2e_fp8_compiled \
