@@ -359,7 +359,8 @@ def cmd_models(args) -> int:
         sc = p.scorer
         reads = (f"written answer {sc['answer_range'][0]}-{sc['answer_range'][1]}" if sc.get("method") == "answer"
                  else f"{len(sc.get('levels', DEFAULT_LEVELS.to_json()))} level words")
-        how = f"{sc.get('mode', 'frame')} mode, {sc.get('frames', 'fps:1')}, {reads}"
+        mode = "video input" if sc.get("video_input") else f"{sc.get('mode', 'frame')} mode"
+        how = f"{mode}, {sc.get('frames', 'fps:1')}, {reads}"
         reported = next((f"{k} {v}" for k, v in p.reported.items() if k == "LSVQ"), "-")
         rows.append((p.name, ", ".join(p.models) or "(--preset only)", p.family, how, reported, p.trained_on))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
