@@ -498,13 +498,14 @@ def main(argv=None) -> dict:
                     scheduler.step()
                     optimizer.zero_grad(set_to_none=True)
             progress["batch"] += 1
-            running.append({k: v.item() for k, v in parts.items()} | {"loss": loss.item()})
+            running.append({k: v.detach() for k, v in parts.items()} | {"loss": loss.detach()})  # read at log time:
+            # .item() here would make the host wait for the GPU every step
             if not accelerator.sync_gradients:
                 continue
             progress["step"] += 1
             bar.update(1)
             if progress["step"] % cfg.log_every == 0 or progress["step"] == total_steps:
-                mean = {k: float(np.mean([r[k] for r in running])) for k in running[0]}
+                mean = {k: float(torch.stack([r[k].float() for r in running]).mean()) for k in running[0]}
                 # the dual encoder's gate: how much of the local views gets in (plotted by the HIVE ablation)
                 gate = {"gate_tanh": round(float(p.detach().float().tanh()), 5) for n, p in unwrapped.named_parameters()
                         if p.requires_grad and FUSION in n and n.endswith(".gate")}
