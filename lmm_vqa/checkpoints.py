@@ -50,8 +50,11 @@ def _hub_subfolder(repo: str, sub: str, what: str) -> str:
     try:
         _reachable_hub_id(repo, what, probe=f"{sub}/config.json")
     except ValueError as e:
+        reason = str(e).split(": ", 1)[1].replace(
+            f"(`hf download {repo}`) and copy the folder here, then pass that folder",
+            f"(`hf download {repo} --include '{sub}/*'`) and copy it here, then pass its {sub} folder")
         raise ValueError(f"{what} {repo}/{sub}: no such folder here, and as model {repo}'s subfolder {sub}: "
-                         f"{str(e).split(': ', 1)[1]}") from None
+                         f"{reason}") from None
     root = snapshot_download(repo, allow_patterns=[f"{sub}/*"], local_files_only=constants.HF_HUB_OFFLINE)
     folder = Path(root) / sub
     if not (folder / "config.json").is_file():
