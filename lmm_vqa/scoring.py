@@ -454,7 +454,8 @@ class Scorer:
 
     def score_paths(self, paths: Iterable, batch_size: int = 8, num_workers: int = 2,
                     progress: Callable[[int, int, int], None] | None = None) -> Iterator[dict]:
-        """Result rows in input order. Decoding runs ahead in threads while the model works;
+        """Result rows in input order. Decoding runs ahead in threads while the model works (an item may also
+        be a (path, Frames) pair from `load`, decoded already);
         in frame mode, frames of consecutive videos share batches. `progress(index, done, total)`, if given,
         hears of each video's prompts (keyframes in frame mode, 1 in clip mode): total once it is decoded,
         with done 0, then done as batches finish."""
@@ -469,11 +470,12 @@ class Scorer:
         """(row, frames or None, each prompt's images, start time) in input order, decoding up to
         `lookahead` videos ahead. The workers also build the views (padding and resizing a 720p frame
         takes ~20 ms), so that work runs in parallel rather than in the thread that feeds the GPU."""
-        def work(path):
+        def work(item):
             started = time.perf_counter()
+            path, decoded = item if isinstance(item, tuple) else (item, None)  # (path, Frames): decoded already
             row = {"path": str(path), "status": "ok", "error": ""}
             try:
-                decoded = self.load(path)
+                decoded = decoded if decoded is not None else self.load(path)
             except ValueError as e:
                 row.update(status="error", error=str(e))
                 return row, None, [], started

@@ -329,19 +329,32 @@ def create_app(scorer, settings: ServeSettings | None = None, model_info: dict |
                                                            "then `result` (the row) or `error` ({status, detail})")):
         """Score one upload: the CLI's row (score 1-5, score_01, level probabilities, per-frame scores)."""
         folder = Path(tempfile.mkdtemp(dir=workdir))
+        name, decoded = file.filename, None
         try:
             path = await save(file, folder)
+            name = name or path.name
+            failed = None
+            if thumbnails_:  # the page also wants the frames: decode once, here, and hand them to the model
+                try:
+                    decoded = await asyncio.to_thread(scorer.load, str(path))
+                except ValueError as e:  # answered as the model's thread answers a file it cannot decode
+                    failed = {"path": str(path), "status": "error", "error": str(e)}
             ahead = worker.jobs.qsize()
-            future = queued(worker.score, [str(path)])
+            if failed:
+                future = Future()
+                future.progress = [None]
+                future.set_running_or_notify_cancel()
+                future.set_result([failed])
+            else:
+                future = queued(worker.score, [(str(path), decoded) if decoded is not None else str(path)])
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
 
         async def finish() -> dict:
             try:
-                row = public((await run(future))[0], file.filename or path.name)
-                if thumbnails_ and row["status"] == "ok":
-                    decoded = await asyncio.to_thread(scorer.load, str(path))
+                row = public((await run(future))[0], name)
+                if decoded is not None and row["status"] == "ok":
                     row["thumbnails"] = await asyncio.to_thread(thumbnails, decoded.frames)
                     row["timestamps_s"] = [round(float(t), 3) for t in decoded.timestamps_s]
                     row["chat_id"] = remember_chat(decoded.frames)

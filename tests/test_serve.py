@@ -69,6 +69,27 @@ def test_one_upload_gets_the_cli_row(server, videos):
     assert row["frame_scores"] == pytest.approx(expected["frame_scores"], abs=1e-6)
 
 
+def test_the_pages_request_decodes_its_upload_once(server, videos, monkeypatch):
+    """thumbnails=true (the page): the frames decoded for the thumbnails and the follow-up chat are the ones the
+    model scores; the file is decoded once, and a file that cannot be decoded still gets the model's error row."""
+    scorer = server["scorer"]
+    loads = []
+    real_load = scorer.load
+    monkeypatch.setattr(scorer, "load", lambda path: loads.append(path) or real_load(path))
+    r = httpx.post(server["url"] + "/api/score", files=upload(videos["h264"]), data={"thumbnails": "true"}, timeout=60)
+    assert r.status_code == 200, r.text
+    row = r.json()
+    assert len(loads) == 1 and len(row["thumbnails"]) == row["num_frames"] == 3 and row["chat_id"]
+    assert row["score"] == pytest.approx(scorer.score_video(videos["h264"])["score"], abs=1e-6)
+    for stream in ("false", "true"):
+        bad = httpx.post(server["url"] + "/api/score", files=upload(videos["not_video"]),
+                         data={"thumbnails": "true", "stream": stream}, timeout=60)
+        if stream == "false":
+            assert bad.status_code == 422 and "notes.mp4" in bad.json()["detail"]["error"]
+        else:
+            assert _events(bad)[-1][0] == "error" and _events(bad)[-1][1]["status"] == 422
+
+
 def test_a_batch_keeps_its_order_and_marks_what_failed(server, videos):
     files = [("files", (p.name, p.read_bytes(), "video/mp4")) for p in (videos["h264"], videos["not_video"])]
     files.append(("files", ("still.png", videos["image"].read_bytes(), "image/png")))
