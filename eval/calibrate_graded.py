@@ -7,8 +7,8 @@ decode; a target it cannot reach even at CRF 51 is reported as such.
 
     python eval/calibrate_graded.py --sources 4 --size 1280x720 --workers 2 [--variant local]
 
-Prints the table to paste into GRADED_PARAMS and the SSIM each parameter reaches; records
-eval/results/graded_calibration.json.
+Prints the table to paste into GRADED_PARAMS (or GRADED_PARAMS_BY_WIDTH, for another size) and the SSIM each
+parameter reaches; records eval/results/graded_calibration.json (graded_calibration_WxH.json at another size).
 """
 
 from __future__ import annotations
@@ -103,6 +103,7 @@ def main(argv=None):
         reached = ", ".join(f"{lv['ssim']:.3f}{'' if lv['reached'] else ' (not reached)'}" for lv in r["levels"])
         print(f'    "{r["kind"]}": {params},  # SSIM {reached}')
     name = "graded_calibration" if args.variant == "plain" else "graded_calibration_local"
+    name += "" if args.size == "1280x720" else f"_{args.size}"
     figures = {"variant": args.variant, "sources": args.sources, "size": args.size, "targets": targets,
                "kinds": results}
     print(f"wrote {record.write(name, figures, args.record)}")
