@@ -145,7 +145,8 @@ def score_mplug() -> str:
 
 def graded_calibration() -> str:
     out = []
-    for name in ("graded_calibration", "graded_calibration_local"):
+    for name in ("graded_calibration", "graded_calibration_local", "graded_calibration_224x128",
+                 "graded_calibration_448x256"):
         rec = load(name)
         fig = rec["figures"]
         rows = [[r["kind"]] + [f"{lv['param']:g} ({lv['ssim']:.3f}{'' if lv['reached'] else ', not reached'})"

@@ -357,7 +357,7 @@ def _graded_source(folder: Path, s: int, size, seconds: float, fps: int, seed: i
     lines = []
     for kind, strength in graded_plan(variant):
         name = graded_name(kind, s, strength)
-        param = graded_param(kind, strength, variant, width=size[0])
+        param = graded_param(kind, strength, variant, width=size[0]) if kind != "none" else None
         if kind == "compression":
             write_video(folder / name, clip, fps=fps, crf=int(round(param)))
         else:

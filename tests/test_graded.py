@@ -149,3 +149,24 @@ def test_the_demo_bases_dct_stem_is_an_orthonormal_filter_bank(tmp_path):
     w = load_file(tmp_path / "base" / "model.safetensors")
     stem = next(v for k, v in w.items() if k.endswith("patch_embedding.weight"))
     assert np.allclose(stem.numpy().reshape(192, -1), f)
+
+
+def test_clips_made_small_use_the_table_calibrated_at_their_size():
+    """At 224x128 the 1280x720 table misses its labels (noise and blur milder, rescaling far harsher than the SSIM
+    target); the 224x128 table, which a clip that size gets, hits them: mean luma SSIM at strength 1.0 over the
+    calibration sources."""
+    clips = []
+    for s in range(6):
+        rng = np.random.default_rng([0, s])
+        clips.append(synth.render_clip(synth.source_image(s, rng), (224, 128), 2, rng))
+
+    def mean_ssim(kind, param):
+        return np.mean([_ssim(c[0], synth.graded_distort(c, kind, param)[0]) for c in clips])
+
+    target = synth.GRADED_SSIM[-1]
+    assert synth.graded_table(224) is synth.GRADED_PARAMS_BY_WIDTH[224] and synth.graded_table(1280) is synth.GRADED_PARAMS
+    assert synth.graded_table(320) is synth.GRADED_PARAMS_BY_WIDTH[448]  # the nearest width, on a log scale
+    for kind in ("noise", "blur", "rescale"):
+        assert abs(mean_ssim(kind, synth.graded_param(kind, 1.0, width=224)) - target) < 0.01, kind
+    assert mean_ssim("noise", synth.graded_param("noise", 1.0)) > target + 0.05  # the 1280 table's: too mild here
+    assert mean_ssim("rescale", synth.graded_param("rescale", 1.0)) < target - 0.2  # and far too harsh
