@@ -5,7 +5,8 @@ encoded 1280x720, 10 s videos at 1 keyframe per second, end to end through `lmm-
     python eval/bench_score.py --family mplug_owl2 --mode clip --batch-size 4   # Q-Align's 7B, video mode
 
 `--family mplug_owl2`: the mPLUG-Owl2 7B shape of Q-Align and OneAlign (ViT-L/14-448, abstractor, LLaMA-2-7B;
-65 visual tokens per frame instead of LLaVA-1.5's 576). `--mode clip`: a video's keyframes in one prompt,
+65 visual tokens per frame instead of LLaVA-1.5's 576). `--family qwen2_vl`: Qwen2-VL-7B (native resolution, about
+1200 visual tokens per 1280x720 frame). `--mode clip`: a video's keyframes in one prompt,
 `--batch-size` then counting prompts (videos), not frames.
 
 Rows: end to end (decode in threads, preprocessing on the GPU on a side stream, frames batched across
@@ -45,14 +46,14 @@ SCORER = {}  # scoring settings of every row (--mode)
 
 
 def prepare(work: Path, num_videos: int, family: str = "llava") -> tuple[Path, list[str]]:
-    from lmm_vqa.testing import (LLAVA_7B_SHAPES, MPLUG_OWL2_7B_SHAPES, build_llava_checkpoint,
-                                 build_mplug_owl2_checkpoint)
+    from lmm_vqa import testing
 
     model = work / f"{family}_7b_random"
-    if not (model / "config.json").is_file() and family == "llava":
-        build_llava_checkpoint(model, **LLAVA_7B_SHAPES, dtype="bf16", device="cuda")
-    elif not (model / "config.json").is_file():
-        build_mplug_owl2_checkpoint(model, **MPLUG_OWL2_7B_SHAPES, dtype="bf16", device="cuda")
+    build, shapes = {"llava": (testing.build_llava_checkpoint, testing.LLAVA_7B_SHAPES),
+                     "mplug_owl2": (testing.build_mplug_owl2_checkpoint, testing.MPLUG_OWL2_7B_SHAPES),
+                     "qwen2_vl": (testing.build_qwen2_vl_checkpoint, testing.QWEN2_VL_7B_SHAPES)}[family]
+    if not (model / "config.json").is_file():
+        build(model, **shapes, dtype="bf16", device="cuda")
     vids = work / "videos"
     vids.mkdir(parents=True, exist_ok=True)
     paths = [str(vids / f"v{i:03d}.mp4") for i in range(num_videos)]
@@ -345,8 +346,9 @@ def main(argv=None):
     p.add_argument("--rows", nargs="*", default=["ceiling", "e2e", "naive", "hive", "multi"],
                    choices=["ceiling", "ceiling_compiled", "ceiling_fp8", "ceiling_fp8_compiled", "e2e", "e2e_compiled",
                             "e2e_fp8", "e2e_fp8_compiled", "e2e_serial", "timeline", "timeline_cpu", "naive", "hive", "multi", "profile", "scaling"])
-    p.add_argument("--family", choices=["llava", "mplug_owl2"], default="llava",
-                   help="7B shape: LLaVA-1.5 (default) or mPLUG-Owl2 (Q-Align, OneAlign)")
+    p.add_argument("--family", choices=["llava", "mplug_owl2", "qwen2_vl"], default="llava",
+                   help="7B shape: LLaVA-1.5 (default), mPLUG-Owl2 (Q-Align, OneAlign) or Qwen2-VL (native resolution: "
+                        "about 1200 visual tokens a 1280x720 frame)")
     p.add_argument("--mode", choices=["frame", "clip"], default="frame",
                    help="clip: a video's keyframes in one prompt; --batch-size then counts videos")
     p.add_argument("--ceiling-batches", type=int, nargs="*", help="model-only batch sizes (default 8 16 32 64 in "

@@ -8,6 +8,8 @@
 #                                     shape, bf16 against fp8, eager and compiled, model only and end to end
 #   bash eval/gpu_session7.sh serve   carry .whl_speed and .gpu_data: `lmm-vqa serve` under 32 clients with the 7B
 #                                     shape; compiled and fp8 scoring against eager bf16 on the bundled demo model
+#   bash eval/gpu_session7.sh qwen2vl carry .whl_speed: the Qwen2-VL-7B shape (about 1200 visual tokens a 720p frame),
+#                                     bf16 eager and fp8 compiled, model only and end to end (prepared, not yet run)
 # The wheels: `pip download --no-deps --only-binary=:all: --python-version 3.12 ...` (see the device README).
 # Results land in $OUT; copy them into eval/results/ and run `python eval/render_benchmarks.py`.
 OUT=${OUT:-/tmp/out}; mkdir -p $OUT
@@ -35,6 +37,10 @@ elif [ "$1" = speed ]; then
     --rows ceiling ceiling_fp8 e2e e2e_fp8 e2e_compiled e2e_fp8_compiled \
     --record $OUT/score_fp8.json > $OUT/speed.log 2>&1
   grep -v "it/s" $OUT/speed.log | tail -n 16
+elif [ "$1" = qwen2vl ]; then
+  timeout 560 python3 eval/bench_score.py --family qwen2_vl --videos 24 --batch-size 8 --workers 14 --ceiling-batches 8 16 \
+    --rows ceiling e2e e2e_fp8_compiled --record $OUT/score_qwen2_vl.json > $OUT/qwen2vl.log 2>&1
+  grep -v "it/s" $OUT/qwen2vl.log | tail -n 12
 elif [ "$1" = serve ]; then
   timeout 130 python3 eval/bench_score.py --videos 8 --rows --record /tmp/none.json > /dev/null 2>&1  # builds the 7B checkpoint
   timeout 220 python3 eval/bench_serve.py --model /tmp/bench/llava_7b_random --device cuda --batch-size 32 \

@@ -288,6 +288,42 @@ def build_mplug_owl2_checkpoint(folder: str | os.PathLike, visual: dict, text: d
     return Path(folder)
 
 
+def build_qwen2_vl_checkpoint(folder: str | os.PathLike, vision: dict, text: dict, seed: int = 0, dtype: str = "fp32",
+                              device: str = "cpu") -> Path:
+    """Save a random Qwen2-VL checkpoint of the given shapes (Qwen2VLConfig's vision_config and text_config keyword
+    arguments) with a locally trained tokenizer and the real processor's defaults (14 px patches merged 2 x 2, up
+    to 1280 merged patches an image); for the 7B-shaped benchmarks."""
+    import torch
+    from transformers import (AutoModelForImageTextToText, Qwen2VLConfig, Qwen2VLImageProcessor, Qwen2VLProcessor,
+                              Qwen2VLVideoProcessor)
+
+    from lmm_vqa.backbones import qwen2_vl
+
+    tok = train_tokenizer("qwen", qwen2_vl.SPECIAL_TOKENS)
+    qwen2_vl.configure_tokenizer(tok)
+    text = {"vocab_size": len(tok), "bos_token_id": None, "eos_token_id": tok.eos_token_id,
+            "pad_token_id": tok.pad_token_id, **text}
+    config = Qwen2VLConfig(vision_config=vision, text_config=text, **qwen2_vl.token_ids(tok))
+    torch.manual_seed(seed)
+    with torch.device(device):
+        model = AutoModelForImageTextToText.from_config(config, dtype={"fp32": torch.float32, "bf16": torch.bfloat16,
+                                                                      "fp16": torch.float16}[dtype])
+    model.save_pretrained(folder)
+    Qwen2VLProcessor(image_processor=Qwen2VLImageProcessor(), video_processor=Qwen2VLVideoProcessor(), tokenizer=tok,
+                     chat_template=qwen2_vl.CHAT_TEMPLATE).save_pretrained(folder)
+    return Path(folder)
+
+
+# Qwen2-VL-7B: a 32-block ViT (1280 wide, 14 px patches, merged 2 x 2 into the LM's width) and a 28-layer,
+# 3584-wide language model with grouped-query attention (4 key/value heads) and M-RoPE.
+QWEN2_VL_7B_SHAPES = {"vision": dict(depth=32, embed_dim=1280, hidden_size=3584, num_heads=16, mlp_ratio=4,
+                                     patch_size=14, spatial_merge_size=2, temporal_patch_size=2),
+                      "text": dict(vocab_size=152064, hidden_size=3584, intermediate_size=18944, num_hidden_layers=28,
+                                   num_attention_heads=28, num_key_value_heads=4, max_position_embeddings=32768,
+                                   rope_parameters={"rope_type": "default", "mrope_section": [16, 24, 24],
+                                                    "rope_theta": 1000000.0})}
+
+
 # mPLUG-Owl2 7B (Q-Align, OneAlign): ViT-L/14 at 448 px, a 6-layer abstractor with 64 queries (the
 # architecture's defaults) and LLaMA-2-7B, for benchmarks with random weights.
 MPLUG_OWL2_7B_SHAPES = {"visual": {"visual_model": {}, "visual_abstractor": {}},

@@ -74,3 +74,22 @@ def test_a_checkpoint_of_an_unsupported_family_fails_before_loading(tmp_path, vi
     assert main(["score", str(videos["h264"]), "--model", str(folder), "--out", str(tmp_path / "r.csv")]) == 2
     err = capsys.readouterr().err
     assert "'internvl_chat'" in err and "not a family lmm-vqa supports" in err and "mplug_owl2" in err
+
+
+def test_the_qwen2_vl_benchmark_builder_makes_a_checkpoint_that_scores(tmp_path, videos):
+    """eval/bench_score.py --family qwen2_vl builds Qwen2-VL-7B's shapes with this; here at tiny widths: it loads
+    through the real path, scores, and its processor is the real one's defaults (a 1280x720 frame is 26 x 46 merged
+    patches of 28 px, 1196 visual tokens)."""
+    import numpy as np
+
+    from lmm_vqa.testing import QWEN2_VL_7B_SHAPES, build_qwen2_vl_checkpoint
+
+    vision = {**QWEN2_VL_7B_SHAPES["vision"], "depth": 2, "embed_dim": 32, "hidden_size": 64, "num_heads": 4}
+    text = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                rope_parameters={"rope_type": "default", "mrope_section": [4, 2, 2], "rope_theta": 10000.0})
+    scorer = load_scorer(build_qwen2_vl_checkpoint(tmp_path / "q", vision, text), device="cpu", max_frames=2)
+    row = scorer.score_video(videos["h264"])
+    assert row["status"] == "ok" and 1 <= row["score"] <= 5
+    frame = np.zeros((720, 1280, 3), np.uint8)
+    inputs = scorer.encode([scorer.prompt_for([frame])], [frame])
+    assert inputs["image_grid_thw"].tolist() == [[1, 52, 92]]

@@ -41,7 +41,7 @@ def configure_tokenizer(tok):
     tok.add_special_tokens({"additional_special_tokens": SPECIAL_TOKENS[1:]})
 
 
-def _ids(tok):
+def token_ids(tok):
     return {"image_token_id": tok.convert_tokens_to_ids("<|image_pad|>"),
             "video_token_id": tok.convert_tokens_to_ids("<|video_pad|>"),
             "vision_start_token_id": tok.convert_tokens_to_ids("<|vision_start|>"),
@@ -61,7 +61,7 @@ def build_tiny_config_2(tok):
 
     vision = dict(depth=2, embed_dim=32, hidden_size=32, num_heads=4, mlp_ratio=2, patch_size=4,
                   spatial_merge_size=2, temporal_patch_size=2)
-    return Qwen2VLConfig(vision_config=vision, text_config=_text(tok), **_ids(tok))
+    return Qwen2VLConfig(vision_config=vision, text_config=_text(tok), **token_ids(tok))
 
 
 def build_tiny_config_2_5(tok):
@@ -69,7 +69,7 @@ def build_tiny_config_2_5(tok):
 
     vision = dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=4, patch_size=4, spatial_merge_size=2,
                   temporal_patch_size=2, out_hidden_size=32, window_size=16, fullatt_block_indexes=[1])
-    return Qwen2_5_VLConfig(vision_config=vision, text_config=_text(tok), **_ids(tok))
+    return Qwen2_5_VLConfig(vision_config=vision, text_config=_text(tok), **token_ids(tok))
 
 
 def _processor(tok, cls_name):
