@@ -93,3 +93,22 @@ def test_the_qwen2_vl_benchmark_builder_makes_a_checkpoint_that_scores(tmp_path,
     frame = np.zeros((720, 1280, 3), np.uint8)
     inputs = scorer.encode([scorer.prompt_for([frame])], [frame])
     assert inputs["image_grid_thw"].tolist() == [[1, 52, 92]]
+
+
+def test_fp8_would_convert_the_language_models_large_linear_layers_only(tmp_path):
+    """What --dtype fp8 hands to float8 kernels (a GPU test converts them): on the demo model, each of its 4 language
+    layers' 7 projections; not the vision tower, the projector, the head (211 words: too narrow) or LoRA's own
+    small matrices, whose base layer is converted instead."""
+    from peft import LoraConfig, get_peft_model
+
+    from lmm_vqa.compilation import language_modules
+    from lmm_vqa.fp8 import _worth_quantising
+
+    model = load_scorer(device="cpu").model
+    chosen = [f"{i}.{n}" for i, lm in enumerate(language_modules(model)) for n, m in lm.named_modules()
+              if _worth_quantising(m, n)]
+    assert len(chosen) == 28 and all(n.split(".")[-1].endswith("proj") for n in chosen), chosen
+    lora = get_peft_model(model, LoraConfig(r=16, target_modules=["q_proj"]))
+    picked = [n for lm in language_modules(lora) for n, m in lm.named_modules() if _worth_quantising(m, n)]
+    assert len(picked) == 28 and not any("lora_" in n for n in picked)
+    assert sum(n.endswith("q_proj.base_layer") for n in picked) == 4
