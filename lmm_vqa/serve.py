@@ -374,14 +374,14 @@ def create_app(scorer, settings: ServeSettings | None = None, model_info: dict |
                 await asyncio.sleep(0.05)
             yield f"event: progress\ndata: {json.dumps({'stage': 'decoding'})}\n\n"
             told = None
-            while not future.done():  # each change of (keyframes scored, keyframes), as the model gets through them
+            while True:  # each change of (keyframes scored, keyframes) as the model gets through them, the last too
+                finished = future.done()
                 if future.progress[0] is not None and future.progress[0] != told:
                     told = future.progress[0]
                     yield f"event: progress\ndata: {json.dumps({'stage': 'scoring', 'done': told[0], 'total': told[1]})}\n\n"
+                if finished:
+                    break
                 await asyncio.sleep(0.05)
-            if future.progress[0] is not None and future.progress[0] != told:  # the last batch, if not yet told
-                told = future.progress[0]
-                yield f"event: progress\ndata: {json.dumps({'stage': 'scoring', 'done': told[0], 'total': told[1]})}\n\n"
             try:
                 yield f"event: result\ndata: {json.dumps(await result)}\n\n"
             except HTTPException as e:
