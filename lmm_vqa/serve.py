@@ -333,20 +333,13 @@ def create_app(scorer, settings: ServeSettings | None = None, model_info: dict |
         try:
             path = await save(file, folder)
             name = name or path.name
-            failed = None
             if thumbnails_:  # the page also wants the frames: decode once, here, and hand them to the model
                 try:
                     decoded = await asyncio.to_thread(scorer.load, str(path))
-                except ValueError as e:  # answered as the model's thread answers a file it cannot decode
-                    failed = {"path": str(path), "status": "error", "error": str(e)}
+                except ValueError:
+                    pass  # the model's thread tries the file itself and answers with its error row
             ahead = worker.jobs.qsize()
-            if failed:
-                future = Future()
-                future.progress = [None]
-                future.set_running_or_notify_cancel()
-                future.set_result([failed])
-            else:
-                future = queued(worker.score, [(str(path), decoded) if decoded is not None else str(path)])
+            future = queued(worker.score, [(str(path), decoded) if decoded is not None else str(path)])
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
