@@ -116,8 +116,7 @@ class AnswerScorer(Scorer):
 
     def score_frames(self, frames) -> dict:
         """score, score_01 and rationale of already-decoded frames (explain --with-score)."""
-        per_prompt = self.images_per_prompt(frames)
-        results = self.answers([self.prompt_for(im) for im in per_prompt], [i for im in per_prompt for i in im])
+        results = self.frames_results(frames)
         errors = [r for r in results if isinstance(r, Exception)]
         if errors:
             raise errors[0]

@@ -35,7 +35,7 @@ def locate(model: str | os.PathLike, what: str = "--model") -> str:
     if path.exists():
         raise ValueError(f"{what} {name}: a file, not a checkpoint folder")
     parts = name.split("/")
-    if looks_like_path(name) and not name.startswith((".", "/", "~")) and "\\" not in name and all(parts):
+    if len(parts) > 2 and all(parts) and not name.startswith(("~", ".")) and "\\" not in name:  # org/name/subfolder
         return _hub_subfolder("/".join(parts[:2]), "/".join(parts[2:]), what)
     if looks_like_path(name):
         raise ValueError(f"{what} {name}: no such folder")

@@ -16,7 +16,7 @@ import torch
 
 from lmm_vqa import compilation, dual
 from lmm_vqa.prompts import read_prompt
-from lmm_vqa.scoring import prompt_placeholders
+from lmm_vqa.scoring import media_items, prompt_placeholders, system_turn
 
 
 @dataclass
@@ -60,10 +60,8 @@ class Chat:
 
     def messages(self, question: str) -> list[dict]:
         config = self.scorer.config
-        turns = [{"role": "system", "content": [{"type": "text", "text": config.system_prompt}]}] \
-            if config.system_prompt else []
-        media = [{"type": "video"}] if config.video_input else \
-            [{"type": "image"} for _ in range(prompt_placeholders(config, len(self.images)))]
+        turns = system_turn(config)
+        media = media_items(config, prompt_placeholders(config, len(self.images)))
         for i, (q, a) in enumerate(self.history + [(question, None)]):
             content = media if i == 0 else []
             turns.append({"role": "user", "content": content + [{"type": "text", "text": q}]})

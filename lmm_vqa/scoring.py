@@ -161,6 +161,18 @@ def _model_device(model) -> torch.device:
     return next(model.parameters()).device
 
 
+def system_turn(config: ScorerConfig) -> list[dict]:
+    """The config's system turn, as a message list ([] for the chat template's default)."""
+    return [{"role": "system", "content": [{"type": "text", "text": config.system_prompt}]}] if config.system_prompt else []
+
+
+def media_items(config: ScorerConfig, num_images: int) -> list[dict]:
+    """The user turn's visual items: one per image, or one video for them all with `video_input`."""
+    if config.video_input and num_images:
+        return [{"type": "video"}]
+    return [{"type": "image"} for _ in range(num_images)]
+
+
 def render_prompt(processor, num_images: int, config: ScorerConfig, question: str | None = None,
                   answer_prefix: str | None = None) -> str:
     """The chat-templated user turn (the images, then the question; the other way round with
@@ -171,14 +183,14 @@ def render_prompt(processor, num_images: int, config: ScorerConfig, question: st
     scorer."""
     question = config.question if question is None else question
     answer_prefix = config.answer_prefix if answer_prefix is None else answer_prefix
-    images = [{"type": "video"}] if config.video_input and num_images else [{"type": "image"} for _ in range(num_images)]
+    images = media_items(config, num_images)
     text = [{"type": "text", "text": question}]
     content = images + text if config.images_first else text + images
     template = processor.chat_template if isinstance(processor.chat_template, str) else ""
     thinking = {"enable_thinking": False} if config.method == "levels" and "enable_thinking" in template else {}
-    system = [{"role": "system", "content": [{"type": "text", "text": config.system_prompt}]}] if config.system_prompt else []
-    rendered = processor.apply_chat_template(system + [{"role": "user", "content": content}], add_generation_prompt=True,
-                                             tokenize=False, **{**thinking, **config.template_kwargs})
+    rendered = processor.apply_chat_template(system_turn(config) + [{"role": "user", "content": content}],
+                                             add_generation_prompt=True, tokenize=False,
+                                             **{**thinking, **config.template_kwargs})
     if not answer_prefix:
         return rendered
     return rendered + ("" if rendered.endswith((" ", "\n")) else " ") + answer_prefix
@@ -538,11 +550,14 @@ class Scorer:
                 return [e]
             return [self._probs_or_errors([p])[0] for p in prompts]
 
+    def frames_results(self, frames: np.ndarray):
+        """`level_probs` for already-decoded frames, prompted in the scorer's mode, in one batch."""
+        per_prompt = self.images_per_prompt(frames)
+        return self.level_probs([self.prompt_for(im) for im in per_prompt], [i for im in per_prompt for i in im])
+
     def score_frames(self, frames: np.ndarray) -> dict:
         """The level-token score of already-decoded frames, in the scorer's mode: summarise's fields."""
-        per_prompt = self.images_per_prompt(frames)  # one batch, as the scorer batches frames
-        probs = self.level_probs([self.prompt_for(im) for im in per_prompt], [i for im in per_prompt for i in im])
-        return self.summarise(probs.mean(0))
+        return self.summarise(self.frames_results(frames).mean(0))
 
     def summarise(self, level_probs: np.ndarray) -> dict:
         """(L,) level probabilities -> {"score", "score_01", "levels": {word: p}} (more for HIVE)."""
