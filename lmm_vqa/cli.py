@@ -54,7 +54,7 @@ def add_scorer_args(p: argparse.ArgumentParser) -> None:
     """Flags shared by the commands that load a model; None means 'from scorer.json or default'."""
     p.add_argument("--model", help="checkpoint folder, fine-tuned (adapter) folder or Hugging Face hub id "
                                    "(default: the bundled demo model, trained on synthetic distortions only)")
-    p.add_argument("--frames", help="keyframe sampling: fps:F (default fps:1), uniform:N, linspace:N or keyframes")
+    p.add_argument("--frames", help="keyframe sampling: fps:F (default fps:1), uniform:N, linspace:N, qwen:F or keyframes")
     p.add_argument("--max-frames", type=int, help="at most this many keyframes per video (default 16)")
     p.add_argument("--mode", choices=["frame", "clip"],
                    help="frame: score each keyframe and average (default); clip: all keyframes in one prompt")
