@@ -48,10 +48,15 @@ SCORER = {}  # scoring settings of every row (--mode)
 def prepare(work: Path, num_videos: int, family: str = "llava") -> tuple[Path, list[str]]:
     from lmm_vqa import testing
 
-    model = work / f"{family}_7b_random"
-    build, shapes = {"llava": (testing.build_llava_checkpoint, testing.LLAVA_7B_SHAPES),
-                     "mplug_owl2": (testing.build_mplug_owl2_checkpoint, testing.MPLUG_OWL2_7B_SHAPES),
-                     "qwen2_vl": (testing.build_qwen2_vl_checkpoint, testing.QWEN2_VL_7B_SHAPES)}[family]
+    name, build, shapes = {"llava": ("llava_7b", testing.build_llava_checkpoint, testing.LLAVA_7B_SHAPES),
+                           "mplug_owl2": ("mplug_owl2_7b", testing.build_mplug_owl2_checkpoint,
+                                          testing.MPLUG_OWL2_7B_SHAPES),
+                           "qwen2_vl": ("qwen2_vl_7b", testing.build_qwen2_vl_checkpoint, testing.QWEN2_VL_7B_SHAPES),
+                           "qwen3_5_0.8b": ("qwen3_5_0.8b", testing.build_qwen3_5_checkpoint,
+                                            testing.QWEN3_5_0_8B_SHAPES),
+                           "qwen3_5_9b": ("qwen3_5_9b", testing.build_qwen3_5_checkpoint,
+                                          testing.QWEN3_5_9B_SHAPES)}[family]
+    model = work / f"{name}_random"
     if not (model / "config.json").is_file():
         build(model, **shapes, dtype="bf16", device="cuda")
     vids = work / "videos"
@@ -346,11 +351,15 @@ def main(argv=None):
     p.add_argument("--rows", nargs="*", default=["ceiling", "e2e", "naive", "hive", "multi"],
                    choices=["ceiling", "ceiling_compiled", "ceiling_fp8", "ceiling_fp8_compiled", "e2e", "e2e_compiled",
                             "e2e_fp8", "e2e_fp8_compiled", "e2e_serial", "timeline", "timeline_cpu", "naive", "hive", "multi", "profile", "scaling"])
-    p.add_argument("--family", choices=["llava", "mplug_owl2", "qwen2_vl"], default="llava",
-                   help="7B shape: LLaVA-1.5 (default), mPLUG-Owl2 (Q-Align, OneAlign) or Qwen2-VL (native resolution: "
-                        "about 1200 visual tokens a 1280x720 frame)")
-    p.add_argument("--mode", choices=["frame", "clip"], default="frame",
-                   help="clip: a video's keyframes in one prompt; --batch-size then counts videos")
+    p.add_argument("--family", choices=["llava", "mplug_owl2", "qwen2_vl", "qwen3_5_0.8b", "qwen3_5_9b"],
+                   default="llava",
+                   help="model shape: LLaVA-1.5-7B (default), mPLUG-Owl2 7B (Q-Align, OneAlign), Qwen2-VL-7B (native "
+                        "resolution: about 1200 visual tokens a 1280x720 frame), Qwen3.5-0.8B or -9B (Q-ReAlign)")
+    p.add_argument("--preset", help="score as this preset (lmm_vqa/presets), e.g. q-realign-mini: its prompt, "
+                                    "frames, mode and frame size")
+    p.add_argument("--mode", choices=["frame", "clip"],
+                   help="clip: a video's keyframes in one prompt; --batch-size then counts videos (default: the "
+                        "preset's, else frame)")
     p.add_argument("--ceiling-batches", type=int, nargs="*", help="model-only batch sizes (default 8 16 32 64 in "
                                                                    "frame mode, 1 2 4 8 in clip mode)")
     p.add_argument("--scaling-videos", type=int, default=96, help="videos for the scaling rows")
@@ -358,6 +367,11 @@ def main(argv=None):
                                     "eval/results/score_throughput.json)")
     args = p.parse_args(argv)
     work = Path(args.work)
+    if args.preset:
+        from lmm_vqa.presets import get_preset
+
+        SCORER["preset"] = args.preset
+    args.mode = args.mode or (get_preset(args.preset).scorer.get("mode", "frame") if args.preset else "frame")
     SCORER["mode"] = args.mode
     model, paths = prepare(work, args.videos, args.family)
     ceiling_batches = args.ceiling_batches or ([8, 16, 32, 64] if args.mode == "frame" else [1, 2, 4, 8])
@@ -399,8 +413,9 @@ def main(argv=None):
             print(f"row {name!r} failed: {type(e).__name__}: {e}", file=sys.stderr)
     ceiling = rows.get("model only", {}).get("frames_s", float("nan"))
     tokens = rows.get("model only", {}).get("tokens_per_prompt", "?")
-    print(f"\n{torch.cuda.get_device_name()} x{n_gpu}, {args.family} 7B shape, {args.mode} mode, {args.videos} videos "
-          f"1280x720 10 s, fps:1 keyframes, {tokens} tokens per prompt")
+    frames = get_preset(args.preset).scorer.get("frames", "fps:1") if args.preset else "fps:1"
+    print(f"\n{torch.cuda.get_device_name()} x{n_gpu}, {args.family} shape, {args.mode} mode, {args.videos} videos "
+          f"1280x720 10 s, {frames} keyframes, {tokens} tokens per prompt")
     print(f"{'row':<26}{'videos/s':>10}{'frames/s':>10}{'% ceiling':>11}{'GPU GiB':>9}")
     for name, r in rows.items():
         if name == "scaling":
@@ -440,7 +455,7 @@ def main(argv=None):
             print(f"--devices, {n} GPU(s), {args.scaling_videos} videos: {r['frames_s']:.1f} frames/s steady "
                   f"(first row to last), {r['wall_s']:.1f} s wall with model loading")
     info = {"videos": args.videos, "batch_size": args.batch_size, "workers": args.workers, "tokens_per_prompt": tokens,
-            "family": args.family, "mode": args.mode}
+            "family": args.family, "mode": args.mode, "preset": args.preset}
     name = Path(args.record).stem if args.record else "score_throughput"  # e.g. score_scaling.json
     print(f"wrote {record.write(name, {'setup': info, 'rows': rows}, args.record)}")
 

@@ -314,6 +314,55 @@ def build_qwen2_vl_checkpoint(folder: str | os.PathLike, vision: dict, text: dic
     return Path(folder)
 
 
+def build_qwen3_5_checkpoint(folder: str | os.PathLike, vision: dict, text: dict, seed: int = 0, dtype: str = "fp32",
+                             device: str = "cpu") -> Path:
+    """Save a random Qwen3.5 checkpoint of the given shapes (Qwen3_5Config's vision_config and text_config keyword
+    arguments) with a locally trained tokenizer and the published processor's settings (16 px patches merged 2 x 2,
+    mean and std 0.5, thinking-style chat template); for the benchmarks of Q-ReAlign's shapes."""
+    import torch
+    from transformers import (AutoModelForImageTextToText, Qwen2VLImageProcessor, Qwen3_5Config, Qwen3VLProcessor,
+                              Qwen3VLVideoProcessor)
+
+    from lmm_vqa.backbones import qwen3_vl
+
+    tok = train_tokenizer("qwen", qwen3_vl.SPECIAL_TOKENS)
+    qwen3_vl.configure_tokenizer_3(tok)
+    text = {"bos_token_id": None, "eos_token_id": tok.eos_token_id, "pad_token_id": tok.pad_token_id, **text}
+    config = Qwen3_5Config(vision_config=vision, text_config=text, tie_word_embeddings=text["tie_word_embeddings"],
+                           **qwen3_vl.token_ids(tok))
+    torch.manual_seed(seed)
+    with torch.device(device):
+        model = AutoModelForImageTextToText.from_config(config, dtype={"fp32": torch.float32, "bf16": torch.bfloat16,
+                                                                      "fp16": torch.float16}[dtype])
+    model.save_pretrained(folder)
+    pixels = {"shortest_edge": 65536, "longest_edge": 16777216}
+    norm = {"image_mean": [0.5, 0.5, 0.5], "image_std": [0.5, 0.5, 0.5]}
+    Qwen3VLProcessor(image_processor=Qwen2VLImageProcessor(size=pixels, patch_size=16, **norm),
+                     video_processor=Qwen3VLVideoProcessor(size=pixels, patch_size=16, **norm), tokenizer=tok,
+                     chat_template=qwen3_vl.chat_template(thinking=True)).save_pretrained(folder)
+    return Path(folder)
+
+
+# Qwen3.5-0.8B and -9B (Q-ReAlign Mini and Pro), as their published config.json files give them: a ViT of 16 px
+# patches merged 2 x 2 (12 x 768 for 0.8B, 27 x 1152 for 9B), and a language model in which three of every four
+# layers are linear attention (gated delta rule) and the fourth full attention with an output gate, a quarter of
+# each head rotated (M-RoPE, interleaved 11/11/10).
+_QWEN3_5_TEXT = dict(vocab_size=248320, head_dim=256, linear_conv_kernel_dim=4, linear_key_head_dim=128,
+                     linear_value_head_dim=128, linear_num_key_heads=16, max_position_embeddings=262144,
+                     rope_parameters={"rope_type": "default", "mrope_section": [11, 11, 10], "mrope_interleaved": True,
+                                      "rope_theta": 10000000.0, "partial_rotary_factor": 0.25})
+QWEN3_5_0_8B_SHAPES = {"vision": dict(depth=12, hidden_size=768, intermediate_size=3072, num_heads=12,
+                                      out_hidden_size=1024),
+                       "text": dict(_QWEN3_5_TEXT, hidden_size=1024, intermediate_size=3584, num_hidden_layers=24,
+                                    num_attention_heads=8, num_key_value_heads=2, linear_num_value_heads=16,
+                                    tie_word_embeddings=True)}
+QWEN3_5_9B_SHAPES = {"vision": dict(depth=27, hidden_size=1152, intermediate_size=4304, num_heads=16,
+                                    out_hidden_size=4096),
+                     "text": dict(_QWEN3_5_TEXT, hidden_size=4096, intermediate_size=12288, num_hidden_layers=32,
+                                  num_attention_heads=16, num_key_value_heads=4, linear_num_value_heads=32,
+                                  tie_word_embeddings=False)}
+
+
 # Qwen2-VL-7B: a 32-block ViT (1280 wide, 14 px patches, merged 2 x 2 into the LM's width) and a 28-layer,
 # 3584-wide language model with grouped-query attention (4 key/value heads) and M-RoPE.
 QWEN2_VL_7B_SHAPES = {"vision": dict(depth=32, embed_dim=1280, hidden_size=3584, num_heads=16, mlp_ratio=4,

@@ -6,7 +6,7 @@ import pytest
 
 from lmm_vqa.checkpoints import demo_model_path, describe, load_scorer, run_settings
 from lmm_vqa.hive import HiveScorer
-from lmm_vqa.testing import build_hive_folder
+from lmm_vqa.testing import build_hive_folder, write_video
 
 
 def test_describe_tells_models_adapters_and_hive_folders_apart(tmp_path, checkpoint):
@@ -93,6 +93,35 @@ def test_the_qwen2_vl_benchmark_builder_makes_a_checkpoint_that_scores(tmp_path,
     frame = np.zeros((720, 1280, 3), np.uint8)
     inputs = scorer.encode([scorer.prompt_for([frame])], [frame])
     assert inputs["image_grid_thw"].tolist() == [[1, 52, 92]]
+
+
+def test_qwen3_5_benchmark_builder_loads_and_scores_as_q_realign(tmp_path, videos):
+    """eval/bench_score.py --family qwen3_5_0.8b / qwen3_5_9b builds Q-ReAlign's shapes with this; here at tiny
+    widths (the 0.8B's layer pattern and rotary split kept): it loads through the real path and scores with the
+    q-realign-mini preset, and the processor is the published one's (16 px patches merged 2 x 2): a 1280x720 video
+    frame, shrunk to 448 x 251 as the preset says (sides truncated), is 14 x 8 merged patches, 112 visual tokens."""
+    import numpy as np
+
+    from lmm_vqa.testing import QWEN3_5_0_8B_SHAPES, build_qwen3_5_checkpoint
+
+    vision = {**QWEN3_5_0_8B_SHAPES["vision"], "depth": 1, "hidden_size": 32, "intermediate_size": 64, "num_heads": 2,
+              "out_hidden_size": 64}
+    text = {**QWEN3_5_0_8B_SHAPES["text"], "vocab_size": 2000, "hidden_size": 64, "intermediate_size": 128,
+            "num_hidden_layers": 4, "num_attention_heads": 2, "num_key_value_heads": 1, "head_dim": 32,
+            "linear_key_head_dim": 16, "linear_value_head_dim": 16, "linear_num_key_heads": 2,
+            "linear_num_value_heads": 2}
+    text["rope_parameters"] = {**text["rope_parameters"], "mrope_section": [2, 1, 1]}  # a quarter of 32, halved
+    folder = build_qwen3_5_checkpoint(tmp_path / "q", vision, text)
+    scorer = load_scorer(folder, device="cpu", preset="q-realign-mini")
+    assert scorer.model.config.text_config.layer_types == ["linear_attention"] * 3 + ["full_attention"]
+    row = scorer.score_video(videos["h264"])
+    assert row["status"] == "ok" and 1 <= row["score"] <= 5
+    video = tmp_path / "wide.mp4"
+    write_video(video, np.zeros((4, 720, 1280, 3), np.uint8), fps=4)
+    frames = scorer.load(str(video)).frames
+    inputs = scorer.encode([scorer.prompt_for(list(frames))], list(frames))
+    assert frames.shape[1:3] == (251, 448) and inputs["image_grid_thw"].tolist() == [[1, 16, 28]] * len(frames)
+    assert (inputs["input_ids"] == scorer.model.config.image_token_id).sum() == 112 * len(frames)
 
 
 def test_fp8_would_convert_the_language_models_large_linear_layers_only(tmp_path):

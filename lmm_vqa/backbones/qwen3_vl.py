@@ -39,7 +39,7 @@ def configure_tokenizer_3(tok):
     tok.add_tokens(["<think>", "</think>"])  # added tokens, but not special ones: decoding keeps them
 
 
-def _ids(tok):
+def token_ids(tok):
     return {"image_token_id": tok.convert_tokens_to_ids("<|image_pad|>"),
             "video_token_id": tok.convert_tokens_to_ids("<|video_pad|>"),
             "vision_start_token_id": tok.convert_tokens_to_ids("<|vision_start|>"),
@@ -58,7 +58,7 @@ def build_tiny_config_3(tok):
     text = dict(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
                 num_key_value_heads=2, head_dim=8, max_position_embeddings=4096, rope_parameters=ROPE,
                 bos_token_id=None, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
-    return Qwen3VLConfig(vision_config={**VISION, "deepstack_visual_indexes": [0]}, text_config=text, **_ids(tok))
+    return Qwen3VLConfig(vision_config={**VISION, "deepstack_visual_indexes": [0]}, text_config=text, **token_ids(tok))
 
 
 def build_tiny_config_3_5(tok):
@@ -70,7 +70,7 @@ def build_tiny_config_3_5(tok):
                 linear_value_head_dim=8, linear_num_key_heads=2, linear_num_value_heads=4,
                 max_position_embeddings=4096, rope_parameters={**ROPE, "partial_rotary_factor": 1.0},
                 bos_token_id=None, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
-    return Qwen3_5Config(vision_config=VISION, text_config=text, **_ids(tok))
+    return Qwen3_5Config(vision_config=VISION, text_config=text, **token_ids(tok))
 
 
 def _processor(tok, thinking: bool):
