@@ -276,13 +276,14 @@ def model_only(model, paths, batch_sizes, dtype=None, compile="off") -> dict:
             scorer.level_logprobs(inputs)
         torch.cuda.synchronize()
         best[b] = n * frames / (time.perf_counter() - start)
+        image_inputs = {k: inputs[k] for k in ("pixel_values", "image_grid_thw") if k in inputs}  # Qwen: the grid
         try:
             with torch.inference_mode():
-                scorer.model.get_image_features(pixel_values=inputs["pixel_values"])
+                scorer.model.get_image_features(**image_inputs)
                 torch.cuda.synchronize()
                 start = time.perf_counter()
                 for _ in range(n):
-                    scorer.model.get_image_features(pixel_values=inputs["pixel_values"])
+                    scorer.model.get_image_features(**image_inputs)
                 torch.cuda.synchronize()
             vision[b] = n * frames / (time.perf_counter() - start)
         except (TypeError, KeyError) as e:  # a family whose image features need more inputs
