@@ -49,8 +49,8 @@ def dtype_agreement() -> str:
               f"Across batch sizes bf16 moves scores by up to {worst:.4f}; fp32 by under 1e-5.")
 
 
-def gpu_tests() -> str:
-    rec = load("gpu_tests")
+def gpu_tests(name: str = "gpu_tests") -> str:
+    rec = load(name)
     rows = [[f"`{t['test']}`", t["outcome"], f"{t['seconds']:.1f}"] for t in rec["figures"]["tests"]]
     return provenance(rec) + "\n\n" + table(["test", "outcome", "seconds"], rows)
 
@@ -175,16 +175,71 @@ def serve_load() -> str:
 
 def compile_agreement() -> str:
     out, notes = [], []
-    for name in ("compile_agreement", "compile_agreement_cuda", "fp8_agreement"):
+    for name in ("compile_agreement", "compile_agreement_emulate", "compile_agreement_cuda",
+                 "compile_agreement_cuda_emulate", "fp8_agreement"):
         rec = load(name)
         f = rec["figures"]
         against = {"compile": "compiled", "fp8": "fp8 (eager)", "fp8+compile": "fp8, compiled"}[f.get("against", "compile")]
+        if against == "compiled":
+            against += ", rounding as eager (now always)" if "emulate" in name else ", fp32 intermediates (before)"
         mean = f"{f['mean_score_diff']:.4f}" if "mean_score_diff" in f else "-"
         out.append([f"{against} vs eager {f['dtype']}", f["device"], f["videos"], f"{f['max_score_diff']:.4f}", mean,
                     f"{f['score_sd']:.4f}"])
         notes.append(provenance(rec))
     return (table(["scoring", "device", "videos", "largest score difference", "mean difference",
                    "the scores' own sd"], out) + "\n\n" + "\n\n".join(notes))
+
+
+def score_compiled_emulate() -> str:
+    rec = load("score_compiled_emulate")
+    rows = rec["figures"]["rows"]
+    eager, comp = rows["end to end"], rows["end to end, compiled"]
+    out = [[name, f"{r['frames_s']:.1f}", f"{r['frames_s'] / eager['frames_s']:.2f}x", f"{r['warmup_s']:.0f} s",
+            f"{r['max_score_diff_vs_eager']:.4f} / {r['mean_score_diff_vs_eager']:.4f}" if r is comp else "-"]
+           for name, r in rows.items()]
+    return (provenance(rec) + "\n\n"
+            + table(["row", "frames/s", "vs eager", "warm-up", "score difference vs eager, largest / mean (1-5)"], out))
+
+
+def score_families() -> str:
+    """Model-only and end-to-end rows of the other families' published shapes."""
+    out, notes = [], []
+    for label, e2e_name, ceiling_name in (
+            ("Qwen2-VL-7B, `fps:1` frames one per prompt", "score_qwen2_vl", "score_qwen2_vl_ceiling"),
+            ("Qwen3.5-0.8B (Q-ReAlign Mini preset)", "score_qwen3_5_0.8b", None),
+            ("Qwen3.5-9B (Q-ReAlign Pro preset)", "score_qwen3_5_9b", None)):
+        rec = load(e2e_name)
+        rows = dict(rec["figures"]["rows"])
+        if ceiling_name:
+            rows.update(load(ceiling_name)["figures"]["rows"])
+            notes.append(provenance(load(ceiling_name)))
+        ceiling = rows["model only"]
+        tokens = next(r["tokens_per_prompt"] for r in rows.values() if "tokens_per_prompt" in r)
+        for name, r in rows.items():
+            diff = (f"{r['max_score_diff_vs_eager']:.4f} / {r['mean_score_diff_vs_eager']:.4f}"
+                    if "max_score_diff_vs_eager" in r else "-")
+            warm = f"{r['warmup_s']:.0f} s" if "warmup_s" in r else "-"
+            extra = f" (batch {r['batch']} prompts)" if name == "model only" else ""
+            out.append([label, tokens, name + extra, f"{r['frames_s']:.1f}",
+                        f"{100 * r['frames_s'] / ceiling['frames_s']:.0f}%", diff, warm])
+        notes.append(provenance(rec))
+    torch_path = load("score_qwen3_5_0.8b_torch")
+    r = torch_path["figures"]["rows"]["model only"]
+    out.append(["Qwen3.5-0.8B (Q-ReAlign Mini preset)", r["tokens_per_prompt"],
+                f"model only, without flash-linear-attention (batch {r['batch']} prompts)", f"{r['frames_s']:.1f}",
+                f"{100 * r['frames_s'] / load('score_qwen3_5_0.8b')['figures']['rows']['model only']['frames_s']:.0f}%",
+                "-", "-"])
+    notes.append(provenance(torch_path))
+    prof = load("score_qwen3_5_0.8b_profile")
+    pr = prof["figures"]["rows"]["end to end, profiled"]
+    split = ", ".join(f"{k} {100 * v:.0f}%" for k, v in pr["split"].items())
+    alone = ", ".join(f"{k} {v:.0f}" for k, v in pr["alone_frames_s"].items())
+    notes.append(f"Where Qwen3.5-0.8B's end-to-end time goes (main thread, profiled run at {pr['frames_s']:.1f} "
+                 f"frames/s): {split}; each stage alone, frames/s: {alone} (decoder: {', '.join(pr['decoder'])}). "
+                 + provenance(prof))
+    return (table(["model", "tokens per prompt", "row", "frames/s", "of its model-only row",
+                   "score difference vs eager bf16, largest / mean (1-5)", "warm-up"], out)
+            + "\n\n" + "\n\n".join(notes))
 
 
 def score_fp8() -> str:
@@ -251,7 +306,9 @@ RENDERERS = {"dtype_agreement": dtype_agreement, "gpu_tests": gpu_tests, "train_
              "graded_calibration": graded_calibration,
              "serve_load": serve_load,
              "compile_agreement": compile_agreement, "score_fp8": score_fp8, "demo_graded_attempt": demo_graded_attempt,
-             "readme_figures": readme_figures, "readme_serve": readme_serve}
+             "readme_figures": readme_figures, "readme_serve": readme_serve,
+             "score_compiled_emulate": score_compiled_emulate, "score_families": score_families,
+             "gpu_tests_fp8": lambda: gpu_tests("gpu_tests_fp8")}
 
 
 def render(text: str) -> str:
