@@ -58,7 +58,8 @@ def gpu_tests(name: str = "gpu_tests") -> str:
 def train_cost() -> str:
     rec = load("train_cost")
     rows = [[r["variant"], r["batch"], f"{r['samples_per_s']:.2f}", f"{r['peak_gib']:.2f} GiB",
-             f"{r['trainable_m']:.1f} M", f"{r['loss_first']:.2f} -> {r['loss_last']:.2f}"] for r in rec["figures"]]
+             f"{r['trainable_m']:.1f} M", f"{r['loss_first']:.2f} -> {r['loss_last']:.2f}"] for r in rec["figures"]
+            if "samples_per_s" in r]
     return provenance(rec) + "\n\n" + table(["variant", "batch", "samples/s", "peak GPU memory", "trainable",
                                              "loss, first -> last step"], rows)
 

@@ -111,6 +111,18 @@ def test_training_learns_and_the_output_scores(tmp_path, checkpoint, synth_vdpve
     assert np.abs(adapter - base).max() > 0.05, "training changed the scores"
 
 
+def test_time_steps_says_where_a_steps_time_goes(tmp_path, checkpoint, synth_vdpve):
+    """time_steps=true logs ms per batch for data, forward, backward and optimizer; together they account for the
+    steps' wall time between two log records."""
+    out = _train(tmp_path, checkpoint, synth_vdpve, "timed", "max_steps=10", "time_steps=true")
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines() if '"loss"' in line]
+    parts = ("ms_data", "ms_forward", "ms_backward", "ms_optimizer")
+    assert len(log) == 10 and all(r[k] > 0 for r in log for k in parts)
+    charged = sum(r[k] for r in log[1:] for k in parts) / 1000
+    wall = log[-1]["seconds"] - log[0]["seconds"]
+    assert 0.7 * wall - 0.1 < charged < 1.3 * wall + 0.1, (charged, wall)  # "seconds" is rounded to 0.1
+
+
 def test_resume_continues_exactly(tmp_path, checkpoint, synth_vdpve):
     a = _train(tmp_path, checkpoint, synth_vdpve, "a", "max_steps=4", "save_every=2", "lora_dropout=0.3",
                "frames_per_sample=random")

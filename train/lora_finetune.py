@@ -96,6 +96,8 @@ class TrainConfig:
     save_every: int = 0  # steps between resumable checkpoints; 0: only at the end of each epoch
     keep_checkpoints: int = 2
     eval_batch_size: int = 16
+    time_steps: bool = False  # log where the time goes (data, forward, backward, optimizer: ms per batch); it
+    #                           waits for the GPU between the parts, so the run itself gets a little slower
     merge: bool = False  # also write OUTPUT_DIR/merged: the adapter merged into the base weights
     overwrite: bool = False  # start afresh in an output_dir that holds an earlier run's checkpoints
 
@@ -215,6 +217,29 @@ def video_scores(row_logp: torch.Tensor, member: torch.Tensor, values: torch.Ten
 
 
 # ----------------------------------------------------------------------------- checkpoints
+
+class StepTimer:
+    """Where a training step's time goes: `mark(part)` charges the time since the previous mark to `part`, after
+    waiting for the GPU's queued work (so each part is charged its own kernels); `report()` gives ms per batch for
+    each part since the last report."""
+
+    def __init__(self, device):
+        self.sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+        self.totals, self.steps, self.last = {}, 0, time.perf_counter()
+
+    def mark(self, part: str) -> None:
+        self.sync()
+        now = time.perf_counter()
+        self.totals[part] = self.totals.get(part, 0.0) + now - self.last
+        self.steps += part == "data"
+        self.last = now
+
+    def report(self) -> dict:
+        out = {f"ms_{k}": round(1000 * v / max(1, self.steps), 2) for k, v in self.totals.items()}
+        self.totals, self.steps = {}, 0
+        self.last = time.perf_counter()  # logging is not charged to the next step's data
+        return out
+
 
 def trainable_state(model) -> dict:
     return {n: p.detach().cpu().clone() for n, p in model.named_parameters() if p.requires_grad}
@@ -419,7 +444,9 @@ def main(argv=None) -> dict:
     fresh = {id(p) for n, p in model.named_parameters() if p.requires_grad and FUSION in n}
     groups = [{"params": [p for p in params if id(p) not in fresh], "lr": cfg.lr},
               {"params": [p for p in params if id(p) in fresh], "lr": cfg.lr * cfg.fusion_lr_scale}]
-    optimizer = torch.optim.AdamW([g for g in groups if g["params"]], weight_decay=cfg.weight_decay)
+    # fused: one kernel for all parameters' update on a GPU instead of several per parameter (same arithmetic)
+    optimizer = torch.optim.AdamW([g for g in groups if g["params"]], weight_decay=cfg.weight_decay,
+                                  fused=device.type == "cuda")
     steps_per_epoch = len(epoch_batches(cfg, train["group"], 0, rank, world)) // cfg.grad_accum
     if steps_per_epoch == 0:
         raise ValueError(f"{len(train)} videos at batch_size {cfg.batch_size} x grad_accum {cfg.grad_accum} x "
@@ -444,6 +471,7 @@ def main(argv=None) -> dict:
     log_file = out / "log.jsonl"
     bar = tqdm(total=total_steps, initial=progress["step"], desc="train", disable=not accelerator.is_main_process)
     running, started = [], time.perf_counter()
+    timer = StepTimer(device) if cfg.time_steps else None
 
     def checkpoint():
         folder = out / "checkpoints" / f"step_{progress['step']}"
@@ -477,6 +505,8 @@ def main(argv=None) -> dict:
                                              generator=torch.Generator().manual_seed(cfg.seed + epoch))
         model.train()
         for inputs, owner, index in loader:
+            if timer:
+                timer.mark("data")  # waiting on the loader since the last step ended
             inputs = inputs_to(inputs, device, dtype)
             owner, rows = owner.to(device), index.cpu()
             with accelerator.accumulate(model):
@@ -491,12 +521,18 @@ def main(argv=None) -> dict:
                     groups = group_ids[rows].to(device) if group_ids is not None else None
                     parts["rank"] = cfg.rank_weight * losses.rank_loss(score, score_target[rows].to(device), groups)
                 loss = sum(parts.values())
+                if timer:
+                    timer.mark("forward")  # the copy to the device included
                 accelerator.backward(loss)
+                if timer:
+                    timer.mark("backward")
                 if accelerator.sync_gradients:
                     accelerator.clip_grad_norm_(params, cfg.max_grad_norm)
                     optimizer.step()
                     scheduler.step()
                     optimizer.zero_grad(set_to_none=True)
+                if timer:
+                    timer.mark("optimizer")
             progress["batch"] += 1
             running.append({k: v.detach() for k, v in parts.items()} | {"loss": loss.detach()})  # read at log time:
             # .item() here would make the host wait for the GPU every step
@@ -510,7 +546,8 @@ def main(argv=None) -> dict:
                 gate = {"gate_tanh": round(float(p.detach().float().tanh()), 5) for n, p in unwrapped.named_parameters()
                         if p.requires_grad and FUSION in n and n.endswith(".gate")}
                 log({"step": progress["step"], "epoch": epoch, "lr": scheduler.get_last_lr()[0],
-                     "seconds": round(time.perf_counter() - started, 1), **mean, **gate})
+                     "seconds": round(time.perf_counter() - started, 1), **mean, **gate,
+                     **(timer.report() if timer else {})})
                 bar.set_postfix(loss=f"{mean['loss']:.4f}")
                 running = []
             if progress["step"] >= total_steps:

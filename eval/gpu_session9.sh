@@ -1,0 +1,28 @@
+# Prepared for the next GPU session (not yet run), one H200; each step is one device call:
+#   bash eval/gpu_session9.sh train   carry .whl_train (bitsandbytes, datasets, ...): issue 16's fine-tuning item:
+#                                     LoRA bf16 at batch 8 with and without gradient checkpointing (fused AdamW now),
+#                                     then where a step's time goes (the recipe's time_steps); loss curves recorded
+#   bash eval/gpu_session9.sh mplug   carry .whl_gpu8: issue 13's end-to-end target: the mPLUG-Owl2 7B shape, model
+#                                     only, eager and compiled (compile now rounds as eager bf16)
+#   bash eval/gpu_session9.sh fp8     carry .whl_gpu8: the LLaVA-7B fp8 + compile row again, compile rounding as eager
+# Results land in $OUT; copy them into eval/results/ and run `python eval/render_benchmarks.py`.
+OUT=${OUT:-/tmp/out}; mkdir -p $OUT
+set -x
+WHL=.whl_gpu8; [ "$1" = train ] && WHL=.whl_train
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site $WHL/*.whl || exit
+export PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1 LMM_VQA_COMMIT=${LMM_VQA_COMMIT:-unknown}  # the device copy has no git of its own
+python3 -m pip install -q --no-deps --no-build-isolation -e . > /dev/null || exit
+if [ "$1" = train ]; then
+  timeout 560 python3 eval/bench_train_cost.py --work /tmp/cost --steps 16 --batch-size 8 \
+    --variants "LoRA bf16" "LoRA bf16, no checkpointing" --time-steps --record $OUT/train_cost_split.json \
+    > $OUT/train.log 2>&1
+  grep -v "it/s" $OUT/train.log | tail -n 8
+elif [ "$1" = mplug ]; then
+  timeout 560 python3 eval/bench_score.py --family mplug_owl2 --videos 48 --batch-size 32 --workers 14 \
+    --ceiling-batches 32 64 --rows ceiling e2e e2e_compiled --record $OUT/score_mplug_compiled.json > $OUT/mplug.log 2>&1
+  grep -v "it/s" $OUT/mplug.log | tail -n 10
+elif [ "$1" = fp8 ]; then
+  timeout 560 python3 eval/bench_score.py --videos 48 --batch-size 32 --workers 14 --rows e2e e2e_fp8_compiled \
+    --record $OUT/score_fp8_rounding.json > $OUT/fp8.log 2>&1
+  grep -v "it/s" $OUT/fp8.log | tail -n 8
+fi
