@@ -42,7 +42,7 @@ def make_video(args):
     return path
 
 
-SCORER = {}  # scoring settings of every row (--mode)
+SCORER = {}  # scoring settings of every row (--mode, --preset)
 
 
 def prepare(work: Path, num_videos: int, family: str = "llava") -> tuple[Path, list[str]]:
@@ -368,12 +368,11 @@ def main(argv=None):
                                     "eval/results/score_throughput.json)")
     args = p.parse_args(argv)
     work = Path(args.work)
-    if args.preset:
-        from lmm_vqa.presets import get_preset
+    from lmm_vqa.presets import get_preset
 
-        SCORER["preset"] = args.preset
-    args.mode = args.mode or (get_preset(args.preset).scorer.get("mode", "frame") if args.preset else "frame")
-    SCORER["mode"] = args.mode
+    preset = get_preset(args.preset).scorer if args.preset else {}  # its scoring settings, under --mode
+    args.mode = args.mode or preset.get("mode", "frame")
+    SCORER.update({"preset": args.preset} if args.preset else {}, mode=args.mode)
     model, paths = prepare(work, args.videos, args.family)
     ceiling_batches = args.ceiling_batches or ([8, 16, 32, 64] if args.mode == "frame" else [1, 2, 4, 8])
     rows = {}
@@ -414,7 +413,7 @@ def main(argv=None):
             print(f"row {name!r} failed: {type(e).__name__}: {e}", file=sys.stderr)
     ceiling = rows.get("model only", {}).get("frames_s", float("nan"))
     tokens = rows.get("model only", {}).get("tokens_per_prompt", "?")
-    frames = get_preset(args.preset).scorer.get("frames", "fps:1") if args.preset else "fps:1"
+    frames = preset.get("frames", "fps:1")
     print(f"\n{torch.cuda.get_device_name()} x{n_gpu}, {args.family} shape, {args.mode} mode, {args.videos} videos "
           f"1280x720 10 s, {frames} keyframes, {tokens} tokens per prompt")
     print(f"{'row':<26}{'videos/s':>10}{'frames/s':>10}{'% ceiling':>11}{'GPU GiB':>9}")
