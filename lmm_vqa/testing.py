@@ -328,8 +328,8 @@ def build_qwen3_5_checkpoint(folder: str | os.PathLike, vision: dict, text: dict
     tok = train_tokenizer("qwen", qwen3_vl.SPECIAL_TOKENS)
     qwen3_vl.configure_tokenizer_3(tok)
     text = {"bos_token_id": None, "eos_token_id": tok.eos_token_id, "pad_token_id": tok.pad_token_id, **text}
-    config = Qwen3_5Config(vision_config=vision, text_config=text, tie_word_embeddings=text.get("tie_word_embeddings", False),
-                           **qwen3_vl.token_ids(tok))
+    config = Qwen3_5Config(vision_config=vision, text_config=text,
+                           tie_word_embeddings=text.get("tie_word_embeddings", False), **qwen3_vl.token_ids(tok))
     torch.manual_seed(seed)
     with torch.device(device):
         model = AutoModelForImageTextToText.from_config(config, dtype={"fp32": torch.float32, "bf16": torch.bfloat16,
