@@ -3,12 +3,12 @@
     python eval/texture_probe.py --kind noise --arch dct --seconds 60 --device cuda
     python eval/texture_probe.py --kind noise --arch hand             # the hand-feature reference, no training
 
-Frames of dead-leaves content (sources never shared between the training and validation frames) at 224x128 get
-one graded distortion at a uniformly random strength (the 224 px calibrated table); the demo model's CLIP
-image processor prepares them as scoring does. `--arch rand|dct`: the demo-shaped ViT (6 x 192, 16 px patches;
-random or DCT-initialised patch embedding) with a linear head on its mean-pooled tokens, trained by regression on
-the strength for `--seconds`; prints validation SRCC as it goes. `--arch hand`: the mean absolute Laplacian of
-the prepared frames, no training: what one fixed feature gets.
+Frames of dead-leaves content (sources never shared between the training and validation frames) at 224x128 (or
+`--size`) get one graded distortion at a uniformly random strength (the table calibrated nearest that width); the
+demo model's CLIP image processor prepares them as scoring does. `--arch rand|dct`: the demo-shaped ViT (6 x 192,
+16 px patches; random or DCT-initialised patch embedding) with a linear head on its mean-pooled tokens, trained by
+regression on the strength for `--seconds`; prints validation SRCC as it goes. `--arch hand`: the mean absolute
+Laplacian of the prepared frames, no training: what one fixed feature gets.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 
-def frames(kind: str, n: int, sources: list[int], seed: int):
+def frames(kind: str, n: int, sources: list[int], seed: int, size: tuple[int, int] = (224, 128)):
     """(n, 3, 224, 224) prepared pixel values and the strengths in [0, 1]."""
     from transformers import CLIPImageProcessor
 
@@ -31,8 +31,8 @@ def frames(kind: str, n: int, sources: list[int], seed: int):
     processor = CLIPImageProcessor(size={"shortest_edge": 224}, crop_size={"height": 224, "width": 224})
     images, strengths = [], rng.uniform(0, 1, n)
     for s in strengths:
-        clip = synth.render_clip(pictures[rng.choice(sources)], (224, 128), 1, rng)
-        images.append(synth.graded_distort(clip, kind, synth.graded_param(kind, s, width=224))[0])
+        clip = synth.render_clip(pictures[rng.choice(sources)], size, 1, rng)
+        images.append(synth.graded_distort(clip, kind, synth.graded_param(kind, s, width=size[0]))[0])
     return processor(images=images, return_tensors="pt")["pixel_values"], torch.tensor(strengths, dtype=torch.float32)
 
 
@@ -46,6 +46,8 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--kind", default="noise")
     p.add_argument("--arch", choices=["rand", "dct", "hand"], default="dct")
+    p.add_argument("--size", default="224x128", help="frame size WxH (its own calibrated table applies); the "
+                                                    "processor then scales the short side to 224")
     p.add_argument("--train-frames", type=int, default=3000)
     p.add_argument("--seconds", type=float, default=60)
     p.add_argument("--lr", type=float, default=1e-3)
@@ -55,7 +57,8 @@ def main(argv=None):
     from lmm_vqa.metrics import srcc
 
     first = 16  # past scikit-image's samples: dead-leaves pictures
-    vx, vy = frames(args.kind, 200, list(range(first + 40, first + 50)), seed=1)
+    size = tuple(int(v) for v in args.size.split("x"))
+    vx, vy = frames(args.kind, 200, list(range(first + 40, first + 50)), seed=1, size=size)
     if args.arch == "hand":
         print(f"{args.kind}: mean |Laplacian| of the prepared frames, validation SRCC "
               f"{srcc(laplacian_energy(vx).numpy(), vy.numpy()):.3f}")
@@ -65,7 +68,7 @@ def main(argv=None):
     from build_demo_base import dct_filters
     from lmm_vqa.testing import DEMO_SHAPES
 
-    tx, ty = frames(args.kind, args.train_frames, list(range(first, first + 40)), seed=0)
+    tx, ty = frames(args.kind, args.train_frames, list(range(first, first + 40)), seed=0, size=size)
     torch.manual_seed(0)
     model = CLIPVisionModel(CLIPVisionConfig(**DEMO_SHAPES["vision"], image_size=224, patch_size=16))
     if args.arch == "dct":
