@@ -5,6 +5,8 @@
 #   bash eval/gpu_session9.sh mplug   carry .whl_gpu8: issue 13's end-to-end target: the mPLUG-Owl2 7B shape, model
 #                                     only, eager and compiled (compile now rounds as eager bf16)
 #   bash eval/gpu_session9.sh fp8     carry .whl_gpu8: the LLaVA-7B fp8 + compile row again, compile rounding as eager
+#   bash eval/gpu_session9.sh probe   carry .whl_gpu8: issue 15's texture probe with far more frames and steps (20000
+#                                     noise frames made on 15 processes; DCT and random stems, 4 minutes each)
 # Results land in $OUT; copy them into eval/results/ and run `python eval/render_benchmarks.py`.
 OUT=${OUT:-/tmp/out}; mkdir -p $OUT
 set -x
@@ -21,6 +23,11 @@ elif [ "$1" = mplug ]; then
   timeout 560 python3 eval/bench_score.py --family mplug_owl2 --videos 48 --batch-size 32 --workers 14 \
     --ceiling-batches 32 64 --rows ceiling e2e e2e_compiled --record $OUT/score_mplug_compiled.json > $OUT/mplug.log 2>&1
   grep -v "it/s" $OUT/mplug.log | tail -n 10
+elif [ "$1" = probe ]; then
+  for arch in dct rand; do
+    timeout 280 python3 eval/texture_probe.py --kind noise --arch $arch --train-frames 20000 --workers 15 \
+      --seconds 200 --batch-size 128 --device cuda 2>&1 | grep SRCC | tee $OUT/probe_$arch.log | tail -n 4
+  done
 elif [ "$1" = fp8 ]; then
   timeout 560 python3 eval/bench_score.py --videos 48 --batch-size 32 --workers 14 --rows e2e e2e_fp8_compiled \
     --record $OUT/score_fp8_rounding.json > $OUT/fp8.log 2>&1

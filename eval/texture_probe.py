@@ -21,7 +21,7 @@ import torch
 
 
 def frames(kind: str, n: int, sources: list[int], seed: int, size: tuple[int, int] = (224, 128)):
-    """(n, 3, 224, 224) prepared pixel values and the strengths in [0, 1]."""
+    """(n, 3, 224, 224) prepared pixel values (fp16) and the strengths in [0, 1]."""
     from transformers import CLIPImageProcessor
 
     from lmm_vqa import synth
@@ -33,7 +33,23 @@ def frames(kind: str, n: int, sources: list[int], seed: int, size: tuple[int, in
     for s in strengths:
         clip = synth.render_clip(pictures[rng.choice(sources)], size, 1, rng)
         images.append(synth.graded_distort(clip, kind, synth.graded_param(kind, s, width=size[0]))[0])
-    return processor(images=images, return_tensors="pt")["pixel_values"], torch.tensor(strengths, dtype=torch.float32)
+    pixels = processor(images=images, return_tensors="pt")["pixel_values"].half()  # half the memory; fp16 holds them
+    return pixels, torch.tensor(strengths, dtype=torch.float32)
+
+
+def frames_parallel(kind: str, n: int, sources: list[int], seed: int, size, workers: int):
+    """frames() in `workers` processes, each making its share with its own seed."""
+    if workers <= 1:
+        return frames(kind, n, sources, seed, size)
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    shares = [n // workers + (i < n % workers) for i in range(workers)]
+    # spawned, not forked: a fork of a process whose torch threads are running can hang
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        parts = list(pool.map(frames, [kind] * workers, shares, [sources] * workers,
+                              [seed * 1000 + i for i in range(workers)], [size] * workers))
+    return torch.cat([x for x, _ in parts]), torch.cat([y for _, y in parts])
 
 
 def laplacian_energy(x: torch.Tensor) -> torch.Tensor:
@@ -49,6 +65,7 @@ def main(argv=None):
     p.add_argument("--size", default="224x128", help="frame size WxH (its own calibrated table applies); the "
                                                     "processor then scales the short side to 224")
     p.add_argument("--train-frames", type=int, default=3000)
+    p.add_argument("--workers", type=int, default=1, help="processes making the training frames")
     p.add_argument("--seconds", type=float, default=60)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--batch-size", type=int, default=64)
@@ -61,14 +78,14 @@ def main(argv=None):
     vx, vy = frames(args.kind, 200, list(range(first + 40, first + 50)), seed=1, size=size)
     if args.arch == "hand":
         print(f"{args.kind}: mean |Laplacian| of the prepared frames, validation SRCC "
-              f"{srcc(laplacian_energy(vx).numpy(), vy.numpy()):.3f}")
+              f"{srcc(laplacian_energy(vx.float()).numpy(), vy.numpy()):.3f}")
         return
     from transformers import CLIPVisionConfig, CLIPVisionModel
 
     from build_demo_base import dct_filters
     from lmm_vqa.testing import DEMO_SHAPES
 
-    tx, ty = frames(args.kind, args.train_frames, list(range(first, first + 40)), seed=0, size=size)
+    tx, ty = frames_parallel(args.kind, args.train_frames, list(range(first, first + 40)), 0, size, args.workers)
     torch.manual_seed(0)
     model = CLIPVisionModel(CLIPVisionConfig(**DEMO_SHAPES["vision"], image_size=224, patch_size=16))
     if args.arch == "dct":
@@ -80,7 +97,7 @@ def main(argv=None):
     opt = torch.optim.AdamW([*model.parameters(), *head.parameters()], lr=args.lr)
 
     def predict(x):
-        return head(model(pixel_values=x).last_hidden_state[:, 1:].mean(1)).squeeze(-1)
+        return head(model(pixel_values=x.float()).last_hidden_state[:, 1:].mean(1)).squeeze(-1)
 
     start, step = time.perf_counter(), 0
     while True:
