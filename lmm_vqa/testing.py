@@ -219,15 +219,26 @@ def rig_greedy_answer(folder: str | os.PathLike, out: str | os.PathLike, prompt:
     return Path(out)
 
 
+def save_random_model(config, folder: str | os.PathLike, seed: int, dtype: str, device: str) -> None:
+    """A model of `config` with seeded random weights in `dtype` (fp32 | bf16 | fp16), made on `device` and saved."""
+    import torch
+    from transformers import AutoModelForImageTextToText
+
+    from lmm_vqa.checkpoints import torch_dtype
+
+    torch.manual_seed(seed)
+    with torch.device(device):
+        model = AutoModelForImageTextToText.from_config(config, dtype=torch_dtype(dtype, device))
+    model.save_pretrained(folder)
+
+
 def build_llava_checkpoint(folder: str | os.PathLike, vision: dict, text: dict, image_size: int, patch_size: int,
                            seed: int = 0, dtype: str = "fp32", device: str = "cpu") -> Path:
     """Save a random LLaVA-1.5-format checkpoint of the given shapes (CLIPVisionConfig and LlamaConfig
     keyword arguments) with a locally trained tokenizer and the llava-1.5 chat template. Used for the
     demo model's untrained base and the 7B-shaped benchmarks. `text` may set a vocab_size larger than
     the tokenizer's, to get a real model's embedding shapes."""
-    import torch
-    from transformers import (AutoModelForImageTextToText, CLIPImageProcessor, CLIPVisionConfig, LlamaConfig,
-                              LlavaConfig, LlavaProcessor)
+    from transformers import CLIPImageProcessor, CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaProcessor
 
     from lmm_vqa.backbones import llava
 
@@ -240,11 +251,7 @@ def build_llava_checkpoint(folder: str | os.PathLike, vision: dict, text: dict, 
     config = LlavaConfig(vision_config=vision_cfg, text_config=text_cfg,
                          image_token_index=tok.convert_tokens_to_ids("<image>"), vision_feature_layer=-2,
                          vision_feature_select_strategy="default", projector_hidden_act="gelu")
-    torch.manual_seed(seed)
-    with torch.device(device):
-        model = AutoModelForImageTextToText.from_config(config, dtype={"fp32": torch.float32, "bf16": torch.bfloat16,
-                                                                      "fp16": torch.float16}[dtype])
-    model.save_pretrained(folder)
+    save_random_model(config, folder, seed, dtype, device)
     processor = LlavaProcessor(
         image_processor=CLIPImageProcessor(size={"shortest_edge": image_size},
                                            crop_size={"height": image_size, "width": image_size}),
@@ -262,8 +269,7 @@ def build_mplug_owl2_checkpoint(folder: str | os.PathLike, visual: dict, text: d
     7B-shaped benchmarks."""
     import tempfile
 
-    import torch
-    from transformers import AutoModelForImageTextToText, AutoTokenizer, CLIPImageProcessor
+    from transformers import AutoTokenizer, CLIPImageProcessor
 
     from lmm_vqa.backbones import mplug_owl2
     from lmm_vqa.models import register
@@ -275,11 +281,7 @@ def build_mplug_owl2_checkpoint(folder: str | os.PathLike, visual: dict, text: d
     mplug_owl2.configure_tokenizer(tok)
     config = MPLUGOwl2Config(visual_config=visual, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
                              pad_token_id=tok.pad_token_id, **{"vocab_size": len(tok), **text})
-    torch.manual_seed(seed)
-    with torch.device(device):
-        model = AutoModelForImageTextToText.from_config(config, dtype={"fp32": torch.float32, "bf16": torch.bfloat16,
-                                                                      "fp16": torch.float16}[dtype])
-    model.save_pretrained(folder)
+    save_random_model(config, folder, seed, dtype, device)
     side = config.vision_config.image_size
     processor = MPLUGOwl2Processor(CLIPImageProcessor(size={"shortest_edge": side}, crop_size={"height": side,
                                                                                                 "width": side}),
@@ -293,9 +295,7 @@ def build_qwen2_vl_checkpoint(folder: str | os.PathLike, vision: dict, text: dic
     """Save a random Qwen2-VL checkpoint of the given shapes (Qwen2VLConfig's vision_config and text_config keyword
     arguments) with a locally trained tokenizer and the real processor's defaults (14 px patches merged 2 x 2, up
     to 1280 merged patches an image); for the 7B-shaped benchmarks."""
-    import torch
-    from transformers import (AutoModelForImageTextToText, Qwen2VLConfig, Qwen2VLImageProcessor, Qwen2VLProcessor,
-                              Qwen2VLVideoProcessor)
+    from transformers import Qwen2VLConfig, Qwen2VLImageProcessor, Qwen2VLProcessor, Qwen2VLVideoProcessor
 
     from lmm_vqa.backbones import qwen2_vl
 
@@ -304,11 +304,7 @@ def build_qwen2_vl_checkpoint(folder: str | os.PathLike, vision: dict, text: dic
     text = {"vocab_size": len(tok), "bos_token_id": None, "eos_token_id": tok.eos_token_id,
             "pad_token_id": tok.pad_token_id, **text}
     config = Qwen2VLConfig(vision_config=vision, text_config=text, **qwen2_vl.token_ids(tok))
-    torch.manual_seed(seed)
-    with torch.device(device):
-        model = AutoModelForImageTextToText.from_config(config, dtype={"fp32": torch.float32, "bf16": torch.bfloat16,
-                                                                      "fp16": torch.float16}[dtype])
-    model.save_pretrained(folder)
+    save_random_model(config, folder, seed, dtype, device)
     Qwen2VLProcessor(image_processor=Qwen2VLImageProcessor(), video_processor=Qwen2VLVideoProcessor(), tokenizer=tok,
                      chat_template=qwen2_vl.CHAT_TEMPLATE).save_pretrained(folder)
     return Path(folder)
@@ -319,9 +315,7 @@ def build_qwen3_5_checkpoint(folder: str | os.PathLike, vision: dict, text: dict
     """Save a random Qwen3.5 checkpoint of the given shapes (Qwen3_5Config's vision_config and text_config keyword
     arguments) with a locally trained tokenizer and the published processor's settings (16 px patches merged 2 x 2,
     mean and std 0.5, thinking-style chat template); for the benchmarks of Q-ReAlign's shapes."""
-    import torch
-    from transformers import (AutoModelForImageTextToText, Qwen2VLImageProcessor, Qwen3_5Config, Qwen3VLProcessor,
-                              Qwen3VLVideoProcessor)
+    from transformers import Qwen2VLImageProcessor, Qwen3_5Config, Qwen3VLProcessor, Qwen3VLVideoProcessor
 
     from lmm_vqa.backbones import qwen3_vl
 
@@ -330,11 +324,7 @@ def build_qwen3_5_checkpoint(folder: str | os.PathLike, vision: dict, text: dict
     text = {"bos_token_id": None, "eos_token_id": tok.eos_token_id, "pad_token_id": tok.pad_token_id, **text}
     config = Qwen3_5Config(vision_config=vision, text_config=text,
                            tie_word_embeddings=text.get("tie_word_embeddings", False), **qwen3_vl.token_ids(tok))
-    torch.manual_seed(seed)
-    with torch.device(device):
-        model = AutoModelForImageTextToText.from_config(config, dtype={"fp32": torch.float32, "bf16": torch.bfloat16,
-                                                                      "fp16": torch.float16}[dtype])
-    model.save_pretrained(folder)
+    save_random_model(config, folder, seed, dtype, device)
     pixels = {"shortest_edge": 65536, "longest_edge": 16777216}
     norm = {"image_mean": [0.5, 0.5, 0.5], "image_std": [0.5, 0.5, 0.5]}
     Qwen3VLProcessor(image_processor=Qwen2VLImageProcessor(size=pixels, patch_size=16, **norm),
