@@ -87,14 +87,19 @@ def warm_up(scorer, paths, batch_size, workers) -> None:
     list(scorer.score_paths(paths[:max(2, 2 * per_batch)], batch_size=batch_size, num_workers=workers))
 
 
-def end_to_end(model, paths, batch_size, workers, device="cuda", in_flight=True, compile="off", dtype=None) -> dict:
+def end_to_end(model, paths, batch_size, workers, device="cuda", in_flight=True, compile="off", dtype=None,
+               pin=True) -> dict:
     """`lmm-vqa score`'s code path. in_flight=False: each batch is waited for as soon as it is
     launched (no next batch prepared meanwhile), to show what keeping one batch in flight buys.
     compile="on": the language model under torch.compile; the warm-up then includes it. dtype="fp8": the
-    language model's linear layers in float8 (lmm_vqa/fp8.py)."""
+    language model's linear layers in float8 (lmm_vqa/fp8.py). pin=False: frames uploaded from pageable
+    memory, by the thread that feeds the GPU, as before page-locked frames.
+    `steady_frames_s`: the rate from the first finished row to the last, without the start (the first
+    videos decoding while the GPU waits), which a large video set does not see."""
     from lmm_vqa.checkpoints import load_scorer
 
     scorer = load_scorer(model, device=device, compile=compile, dtype=dtype, **SCORER)
+    scorer.pin_frames = pin
     if not in_flight:
         start_now = scorer.start_level_probs
 
@@ -109,11 +114,17 @@ def end_to_end(model, paths, batch_size, workers, device="cuda", in_flight=True,
     warmup = time.perf_counter() - start
     torch.cuda.reset_peak_memory_stats()
     start = time.perf_counter()
-    rows = list(scorer.score_paths(paths, batch_size=batch_size, num_workers=workers))
+    rows, seen = [], []  # seen: (time, frames) as each row comes out
+    for r in scorer.score_paths(paths, batch_size=batch_size, num_workers=workers):
+        rows.append(r)
+        seen.append((time.perf_counter(), r.get("num_frames", 0)))
     seconds = time.perf_counter() - start
     frames = sum(r.get("num_frames", 0) for r in rows)
     assert all(r["status"] == "ok" for r in rows), [r["error"] for r in rows if r["status"] != "ok"]
-    out = {"videos_s": len(rows) / seconds, "frames_s": frames / seconds, "warmup_s": warmup,
+    # rows finished by one batch come out within microseconds; from the end of the first such burst to the last row
+    first = next((i for i, (t, _) in enumerate(seen) if t > seen[0][0] + 0.01), len(seen))
+    steady = sum(n for _, n in seen[first:]) / (seen[-1][0] - seen[first - 1][0]) if first < len(seen) else float("nan")
+    out = {"videos_s": len(rows) / seconds, "frames_s": frames / seconds, "steady_frames_s": steady, "warmup_s": warmup,
            "mem_gib": torch.cuda.max_memory_allocated() / 2 ** 30, "scores": [r["score"] for r in rows]}
     del scorer
     torch.cuda.empty_cache()
@@ -253,6 +264,42 @@ def scaling(model, paths, batch_size, workers, work) -> dict:
     return out
 
 
+def host_syncs(model, paths, batch_size) -> dict:
+    """Where preprocessing and the forward pass make the host wait for the GPU (torch's sync debug mode), by
+    source line: each such wait empties the GPU's queue, which then idles until the host launches again."""
+    import warnings
+
+    from lmm_vqa.checkpoints import load_scorer
+
+    scorer = load_scorer(model, device="cuda", compile="off", **SCORER)
+    frames = [f for p in paths[:8] for f in scorer.load(p).frames]
+    chosen = [[f] for f in frames] if scorer.config.mode == "frame" else [list(scorer.load(p).frames) for p in paths]
+    images = [scorer.prompt_images(c) for c in chosen[:batch_size]]
+    texts, flat = [scorer.prompt_for(im) for im in images], [i for im in images for i in im]
+    scorer.level_logprobs(scorer.encode(texts, flat))  # first-time costs out of the way
+    torch.cuda.synchronize()
+    out = {}
+    for stage in ("preprocess", "forward"):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            torch.cuda.set_sync_debug_mode("warn")
+            try:
+                if stage == "preprocess":
+                    inputs = scorer.encode(texts, flat)
+                else:
+                    scorer.level_logprobs(inputs)
+            finally:
+                torch.cuda.set_sync_debug_mode("default")
+        where = {}
+        for w in caught:
+            key = f"{Path(w.filename).name}:{w.lineno}"
+            where[key] = where.get(key, 0) + 1
+        out[stage] = where
+    del scorer
+    torch.cuda.empty_cache()
+    return {"frames_s": float("nan"), "syncs": out}
+
+
 def model_only(model, paths, batch_sizes, dtype=None, compile="off") -> dict:
     """Pre-decoded, pre-processed tensors on the GPU; forward with last-position logits only. In clip mode
     a prompt holds one video's keyframes, and the batch sizes count prompts. Also the vision tower (with
@@ -351,7 +398,7 @@ def main(argv=None):
     p.add_argument("--workers", type=int, default=8)
     p.add_argument("--rows", nargs="*", default=["ceiling", "e2e", "naive", "hive", "multi"],
                    choices=["ceiling", "ceiling_compiled", "ceiling_fp8", "ceiling_fp8_compiled", "e2e", "e2e_compiled",
-                            "e2e_fp8", "e2e_fp8_compiled", "e2e_serial", "timeline", "timeline_cpu", "naive", "hive", "multi", "profile", "scaling"])
+                            "e2e_fp8", "e2e_fp8_compiled", "e2e_serial", "e2e_unpinned", "syncs", "timeline", "timeline_cpu", "naive", "hive", "multi", "profile", "scaling"])
     p.add_argument("--family", choices=["llava", "mplug_owl2", "qwen2_vl", "qwen3_5_0.8b", "qwen3_5_9b"],
                    default="llava",
                    help="model shape: LLaVA-1.5-7B (default), mPLUG-Owl2 7B (Q-Align, OneAlign), Qwen2-VL-7B (native "
@@ -364,10 +411,15 @@ def main(argv=None):
     p.add_argument("--ceiling-batches", type=int, nargs="*", help="model-only batch sizes (default 8 16 32 64 in "
                                                                    "frame mode, 1 2 4 8 in clip mode)")
     p.add_argument("--scaling-videos", type=int, default=96, help="videos for the scaling rows")
+    p.add_argument("--switch-interval", type=float, help="the interpreter's thread switch interval, seconds (Python's "
+                                                         "default 0.005): how long the thread that feeds the GPU may "
+                                                         "wait for the GIL while decode threads hold it")
     p.add_argument("--record", help="result file, named after the benchmark it records (default "
                                     "eval/results/score_throughput.json)")
     args = p.parse_args(argv)
     work = Path(args.work)
+    if args.switch_interval:
+        sys.setswitchinterval(args.switch_interval)
     from lmm_vqa.presets import get_preset
 
     preset = get_preset(args.preset).scorer if args.preset else {}  # its scoring settings, under --mode
@@ -383,6 +435,9 @@ def main(argv=None):
             "ceiling_fp8_compiled": ("model only, fp8, compiled", lambda: model_only(model, paths, ceiling_batches,
                                                                                      dtype="fp8", compile="on")),
             "e2e": ("end to end", lambda: end_to_end(model, paths, args.batch_size, args.workers)),
+            "e2e_unpinned": ("end to end, pageable", lambda: end_to_end(model, paths, args.batch_size, args.workers,
+                                                                        pin=False)),
+            "syncs": ("host syncs", lambda: host_syncs(model, paths, args.batch_size)),
             "e2e_fp8": ("end to end, fp8", lambda: end_to_end(model, paths, args.batch_size, args.workers,
                                                               dtype="fp8")),
             "e2e_fp8_compiled": ("end to end, fp8, compiled", lambda: end_to_end(model, paths, args.batch_size,
@@ -416,12 +471,17 @@ def main(argv=None):
     frames = preset.get("frames", "fps:1")
     print(f"\n{torch.cuda.get_device_name()} x{n_gpu}, {args.family} shape, {args.mode} mode, {args.videos} videos "
           f"1280x720 10 s, {frames} keyframes, {tokens} tokens per prompt")
-    print(f"{'row':<26}{'videos/s':>10}{'frames/s':>10}{'% ceiling':>11}{'GPU GiB':>9}")
+    print(f"{'row':<26}{'videos/s':>10}{'frames/s':>10}{'% ceiling':>11}{'steady':>8}{'% ceiling':>11}{'GPU GiB':>9}")
     for name, r in rows.items():
-        if name == "scaling":
+        if name in ("scaling", "host syncs"):
             continue
+        steady = r.get("steady_frames_s", float("nan"))
         print(f"{name:<26}{r.get('videos_s', float('nan')):>10.2f}{r['frames_s']:>10.1f}"
-              f"{100 * r['frames_s'] / ceiling:>10.0f}%{r.get('mem_gib', float('nan')):>9.1f}")
+              f"{100 * r['frames_s'] / ceiling:>10.0f}%{steady:>8.1f}{100 * steady / ceiling:>10.0f}%"
+              f"{r.get('mem_gib', float('nan')):>9.1f}")
+    if "host syncs" in rows:
+        for stage, where in rows["host syncs"]["syncs"].items():
+            print(f"host syncs in one batch's {stage}: {where or 'none'}")
     for name in [k for k in rows if k.startswith("end to end, ") and "scores" in rows[k]]:
         if "end to end" not in rows:
             break

@@ -188,9 +188,11 @@ def test_channel_first_tensors_preprocess_as_arrays(family, checkpoint):
     texts = [render_prompt(processor, 1, config) for _ in images]
     want = processor_inputs(processor, config, texts, images)
     got = processor_inputs(processor, config, texts, chw_tensors(images, "cpu"))
-    assert want.keys() == got.keys()
+    # frames the decode workers handed over as (H, W, 3) tensors (page-locked on a GPU machine) go the same way
+    as_tensors = processor_inputs(processor, config, texts, chw_tensors([torch.from_numpy(i) for i in images], "cpu"))
+    assert want.keys() == got.keys() == as_tensors.keys()
     for key in want:
-        assert torch.equal(want[key], got[key]), key
+        assert torch.equal(want[key], got[key]) and torch.equal(want[key], as_tensors[key]), key
 
 
 def test_scores_equal_a_forward_pass_written_out_by_hand(checkpoint, videos):
