@@ -7,7 +7,8 @@ Frames of dead-leaves content (sources never shared between the training and val
 `--size`) get one graded distortion at a uniformly random strength (the table calibrated nearest that width); the
 demo model's CLIP image processor prepares them as scoring does. `--arch rand|dct`: the demo-shaped ViT (6 x 192,
 16 px patches; random or DCT-initialised patch embedding) with a linear head on its mean-pooled tokens, trained by
-regression on the strength for `--seconds`; prints validation SRCC as it goes. `--arch hand`: the mean absolute
+regression on the strength for `--seconds`; prints validation SRCC as it goes. `--arch cnn`: a three-layer
+convolutional net in its place, the sanity check that the frames and targets can be learnt. `--arch hand`: the mean absolute
 Laplacian of the prepared frames, no training: what one fixed feature gets.
 """
 
@@ -61,7 +62,7 @@ def laplacian_energy(x: torch.Tensor) -> torch.Tensor:
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--kind", default="noise")
-    p.add_argument("--arch", choices=["rand", "dct", "hand"], default="dct")
+    p.add_argument("--arch", choices=["rand", "dct", "cnn", "hand"], default="dct")
     p.add_argument("--size", default="224x128", help="frame size WxH (its own calibrated table applies); the "
                                                     "processor then scales the short side to 224")
     p.add_argument("--train-frames", type=int, default=3000)
@@ -87,22 +88,31 @@ def main(argv=None):
 
     tx, ty = frames_parallel(args.kind, args.train_frames, list(range(first, first + 40)), 0, size, args.workers)
     torch.manual_seed(0)
-    model = CLIPVisionModel(CLIPVisionConfig(**DEMO_SHAPES["vision"], image_size=224, patch_size=16))
+    if args.arch == "cnn":  # the sanity check: a small convolutional net on the same frames and targets
+        features = torch.nn.Sequential(*[m for c_in, c_out, stride in [(3, 16, 1), (16, 32, 2), (32, 64, 2)]
+                                         for m in (torch.nn.Conv2d(c_in, c_out, 3, stride, 1), torch.nn.ReLU())])
+        model = lambda pixel_values: features(pixel_values).mean((2, 3))  # noqa: E731
+        width, parameters = 64, list(features.parameters())
+        features.to(args.device)
+    else:
+        vit = CLIPVisionModel(CLIPVisionConfig(**DEMO_SHAPES["vision"], image_size=224, patch_size=16)).to(args.device)
+        model = lambda pixel_values: vit(pixel_values=pixel_values).last_hidden_state[:, 1:].mean(1)  # noqa: E731
+        width, parameters = vit.config.hidden_size, list(vit.parameters())
     if args.arch == "dct":
-        weight = next(w for n, w in model.named_parameters() if n.endswith("patch_embedding.weight"))
+        weight = next(w for n, w in vit.named_parameters() if n.endswith("patch_embedding.weight"))
         with torch.no_grad():
             weight.copy_(torch.from_numpy(dct_filters(16, weight.shape[0])))
-    head = torch.nn.Linear(model.config.hidden_size, 1)
-    model, head, tx, ty, vx = (t.to(args.device) for t in (model, head, tx, ty, vx))
-    opt = torch.optim.AdamW([*model.parameters(), *head.parameters()], lr=args.lr)
+    head = torch.nn.Linear(width, 1)
+    head, tx, ty, vx = (t.to(args.device) for t in (head, tx, ty, vx))
+    opt = torch.optim.AdamW([*parameters, *head.parameters()], lr=args.lr)
 
     def predict(x):
-        return head(model(pixel_values=x.float()).last_hidden_state[:, 1:].mean(1)).squeeze(-1)
+        return head(model(pixel_values=x.float())).squeeze(-1)
 
     start, step = time.perf_counter(), 0
     while True:
         done = time.perf_counter() - start > args.seconds
-        if step % 250 == 0 or done:
+        if step % (50 if args.arch == "cnn" else 250) == 0 or done:
             with torch.no_grad():
                 got = torch.cat([predict(vx[i:i + 100]) for i in range(0, len(vx), 100)]).cpu().numpy()
             print(f"{args.kind} {args.arch} step {step}: validation SRCC {srcc(got, vy.numpy()):.3f} "
