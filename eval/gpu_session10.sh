@@ -21,7 +21,7 @@ if [ "$1" = train ]; then
     > $OUT/train.log 2>&1
   grep -v "it/s" $OUT/train.log | tail -n 8
 elif [ "$1" = mplug ]; then
-  M="python3 eval/bench_score.py --family mplug_owl2 --work /tmp/bench --videos 96 --batch-size 64 --workers 14"
+  M="python3 eval/bench_score.py --family mplug_owl2 --work /tmp/bench --videos 144 --batch-size 64 --workers 14"
   timeout 330 $M --rows ceiling syncs e2e e2e_unpinned timeline --ceiling-batches 64 128 \
     --record $OUT/score_mplug_frame.json > $OUT/mplug_frame.log 2>&1
   timeout 80 $M --rows e2e --switch-interval 0.0002 --record $OUT/score_mplug_switch.json > $OUT/mplug_switch.log 2>&1
