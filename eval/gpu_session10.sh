@@ -24,10 +24,10 @@ elif [ "$1" = mplug ]; then
   M="python3 eval/bench_score.py --family mplug_owl2 --work /tmp/bench --videos 144 --batch-size 64 --workers 14"
   timeout 330 $M --rows ceiling syncs e2e e2e_unpinned timeline --ceiling-batches 64 128 \
     --record $OUT/score_mplug_frame.json > $OUT/mplug_frame.log 2>&1
-  timeout 80 $M --rows e2e --switch-interval 0.0002 --record $OUT/score_mplug_switch.json > $OUT/mplug_switch.log 2>&1
-  timeout 80 $M --rows e2e --workers 6 --record $OUT/score_mplug_workers6.json > $OUT/mplug_workers6.log 2>&1
   timeout 100 $M --mode clip --batch-size 8 --rows ceiling e2e --ceiling-batches 8 16 \
     --record $OUT/score_mplug_clip.json > $OUT/mplug_clip.log 2>&1
+  timeout 80 $M --rows e2e --switch-interval 0.0002 --record $OUT/score_mplug_switch.json > $OUT/mplug_switch.log 2>&1
+  timeout 80 $M --rows e2e --workers 6 --record $OUT/score_mplug_workers6.json > $OUT/mplug_workers6.log 2>&1
   for f in $OUT/mplug_*.log; do echo "== $f"; grep -v "it/s" $f | tail -n 14; done
 elif [ "$1" = probe ]; then
   for arch in dct rand; do
