@@ -1,4 +1,4 @@
-# Prepared for the next GPU session (not yet run), one H100 or H200; each step is one device call:
+# GPU steps, one H100 or H200; each step is one device call (session 10 ran `mplug` only; the others are prepared):
 #   bash eval/gpu_session10.sh train   carry .whl_train (bitsandbytes, datasets, ...): issue 16's fine-tuning item:
 #                                     LoRA bf16 at batch 8 with and without gradient checkpointing (fused AdamW now),
 #                                     then where a step's time goes (the recipe's time_steps); loss curves recorded

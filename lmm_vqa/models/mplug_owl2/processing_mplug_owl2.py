@@ -50,7 +50,9 @@ def pad_to_square(image, fill):
     if isinstance(image, torch.Tensor):
         _, h, w = image.shape
         side = max(h, w)
-        canvas = torch.tensor(fill, dtype=image.dtype, device=image.device)[:, None, None].repeat(1, side, side)
+        canvas = image.new_empty((3, side, side))
+        for channel, value in zip(canvas, fill):  # filled from Python numbers: no small upload that waits for the GPU
+            channel.fill_(value)
         top, left = (side - h) // 2, (side - w) // 2
         canvas[:, top:top + h, left:left + w] = image
         return canvas
