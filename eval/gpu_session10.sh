@@ -16,7 +16,7 @@ python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upg
 export PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1 LMM_VQA_COMMIT=${LMM_VQA_COMMIT:-unknown}  # the device copy has no git of its own
 python3 -m pip install -q --no-deps --no-build-isolation -e . > /dev/null || exit
 if [ "$1" = train ]; then
-  timeout 560 python3 eval/bench_train_cost.py --work /tmp/cost --steps 16 --batch-size 8 \
+  timeout ${TRAIN_LIMIT:-560} python3 eval/bench_train_cost.py --work /tmp/cost --steps 16 --batch-size 8 \
     --variants "LoRA bf16" "LoRA bf16, no checkpointing" --time-steps --record $OUT/train_cost_split.json \
     > $OUT/train.log 2>&1
   grep -v "it/s" $OUT/train.log | tail -n 8
