@@ -264,6 +264,20 @@ def scaling(model, paths, batch_size, workers, work) -> dict:
     return out
 
 
+def decoded_prompts(scorer, paths) -> list[list]:
+    """Each prompt's frames from the first 4 videos: one frame a prompt in frame mode, a video's in clip mode."""
+    videos = [scorer.load(p).frames for p in paths[:4]]
+    return [[f] for v in videos for f in v] if scorer.config.mode == "frame" else [list(v) for v in videos]
+
+
+def batch_of(scorer, prompts, batch_size) -> tuple[list[str], list, int]:
+    """A batch of `batch_size` prompts (repeating `prompts` as needed): their texts, their images in order, and
+    how many frames they hold."""
+    chosen = (prompts * (batch_size // len(prompts) + 1))[:batch_size]
+    images = [scorer.prompt_images(frames) for frames in chosen]
+    return [scorer.prompt_for(im) for im in images], [i for im in images for i in im], sum(len(c) for c in chosen)
+
+
 def host_syncs(model, paths, batch_size) -> dict:
     """Where preprocessing and the forward pass make the host wait for the GPU (torch's sync debug mode), by
     source line: each such wait empties the GPU's queue, which then idles until the host launches again."""
@@ -272,10 +286,7 @@ def host_syncs(model, paths, batch_size) -> dict:
     from lmm_vqa.checkpoints import load_scorer
 
     scorer = load_scorer(model, device="cuda", compile="off", **SCORER)
-    frames = [f for p in paths[:8] for f in scorer.load(p).frames]
-    chosen = [[f] for f in frames] if scorer.config.mode == "frame" else [list(scorer.load(p).frames) for p in paths]
-    images = [scorer.prompt_images(c) for c in chosen[:batch_size]]
-    texts, flat = [scorer.prompt_for(im) for im in images], [i for im in images for i in im]
+    texts, flat, _ = batch_of(scorer, decoded_prompts(scorer, paths), batch_size)
     scorer.level_logprobs(scorer.encode(texts, flat))  # first-time costs out of the way
     torch.cuda.synchronize()
     out = {}
@@ -307,14 +318,11 @@ def model_only(model, paths, batch_sizes, dtype=None, compile="off") -> dict:
     from lmm_vqa.checkpoints import load_scorer
 
     scorer = load_scorer(model, device="cuda", compile=compile, dtype=dtype, **SCORER)
-    videos = [scorer.load(p).frames for p in paths[:4]]
-    prompts = ([[f] for v in videos for f in v] if scorer.config.mode == "frame" else [list(v) for v in videos])
+    prompts = decoded_prompts(scorer, paths)
     best, vision = {}, {}
     for b in batch_sizes:
-        chosen = (prompts * (b // len(prompts) + 1))[:b]
-        images = [scorer.prompt_images(frames) for frames in chosen]
-        inputs = scorer.encode([scorer.prompt_for(im) for im in images], [i for im in images for i in im])
-        frames = sum(len(c) for c in chosen)
+        texts, images, frames = batch_of(scorer, prompts, b)
+        inputs = scorer.encode(texts, images)
         for _ in range(2):
             scorer.level_logprobs(inputs)
         torch.cuda.synchronize()
