@@ -1,6 +1,10 @@
-"""Save the demo model's untrained base: a random small LLaVA checkpoint in the llava-hf format.
+"""Save the demo model's untrained base: a random small checkpoint in the llava-hf or the FastVLM format.
 
     python eval/build_demo_base.py data/demo_base [--dct-stem]
+    python eval/build_demo_base.py data/demo_base --family fast_vlm
+
+`--family fast_vlm` (the bundled demo since session 11): a FastViT-HD tower (convolutional, 1.2 M parameters,
+in its trainable multi-branch form; `eval/export_demo_model.py` folds it) + Qwen2 4x256, 256 px input.
 
 `--dct-stem`: the vision tower's patch embedding starts as a 2-D DCT filter bank (luma at every frequency up
 to the budget, chroma at the lowest) instead of random filters, so that from the first step each patch token
@@ -11,7 +15,7 @@ import argparse
 
 import numpy as np
 
-from lmm_vqa.testing import DEMO_SHAPES, build_llava_checkpoint
+from lmm_vqa.testing import DEMO_FAST_VLM_SHAPES, DEMO_SHAPES, build_fast_vlm_checkpoint, build_llava_checkpoint
 
 
 def dct_filters(patch: int, count: int, chroma: int = 16) -> np.ndarray:
@@ -31,9 +35,15 @@ def dct_filters(patch: int, count: int, chroma: int = 16) -> np.ndarray:
 if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("out", nargs="?", default="data/demo_base")
-    p.add_argument("--dct-stem", action="store_true", help="start the patch embedding as a DCT filter bank")
+    p.add_argument("--family", choices=["llava", "fast_vlm"], default="llava")
+    p.add_argument("--dct-stem", action="store_true", help="llava: start the patch embedding as a DCT filter bank")
     args = p.parse_args()
-    folder = build_llava_checkpoint(args.out, **DEMO_SHAPES, seed=0)
+    if args.family == "fast_vlm":
+        from lmm_vqa.backbones.fast_vlm import DEMO_VISION
+
+        folder = build_fast_vlm_checkpoint(args.out, DEMO_VISION, **DEMO_FAST_VLM_SHAPES)
+    else:
+        folder = build_llava_checkpoint(args.out, **DEMO_SHAPES, seed=0)
     if args.dct_stem:
         import torch
         from safetensors.torch import load_file, save_file
@@ -43,4 +53,4 @@ if __name__ == "__main__":
         dim = weights[key].shape[0]
         weights[key] = torch.from_numpy(dct_filters(DEMO_SHAPES["patch_size"], dim))
         save_file(weights, folder / "model.safetensors", metadata={"format": "pt"})
-    print(f"wrote a random demo base checkpoint{' with a DCT stem' if args.dct_stem else ''} to {folder}")
+    print(f"wrote a random {args.family} demo base checkpoint{' with a DCT stem' if args.dct_stem else ''} to {folder}")

@@ -21,15 +21,15 @@ import numpy as np
 import torch
 
 
-def frames(kind: str, n: int, sources: list[int], seed: int, size: tuple[int, int] = (224, 128)):
-    """(n, 3, 224, 224) prepared pixel values (fp16) and the strengths in [0, 1]."""
+def frames(kind: str, n: int, sources: list[int], seed: int, size: tuple[int, int] = (224, 128), side: int = 224):
+    """(n, 3, side, side) prepared pixel values (fp16) and the strengths in [0, 1]."""
     from transformers import CLIPImageProcessor
 
     from lmm_vqa import synth
 
     rng = np.random.default_rng(seed)
     pictures = {i: synth.source_image(i, np.random.default_rng(i)) for i in sources}
-    processor = CLIPImageProcessor(size={"shortest_edge": 224}, crop_size={"height": 224, "width": 224})
+    processor = CLIPImageProcessor(size={"shortest_edge": side}, crop_size={"height": side, "width": side})
     images, strengths = [], rng.uniform(0, 1, n)
     for s in strengths:
         clip = synth.render_clip(pictures[rng.choice(sources)], size, 1, rng)
@@ -38,10 +38,10 @@ def frames(kind: str, n: int, sources: list[int], seed: int, size: tuple[int, in
     return pixels, torch.tensor(strengths, dtype=torch.float32)
 
 
-def frames_parallel(kind: str, n: int, sources: list[int], seed: int, size, workers: int):
+def frames_parallel(kind: str, n: int, sources: list[int], seed: int, size, workers: int, side: int = 224):
     """frames() in `workers` processes, each making its share with its own seed."""
     if workers <= 1:
-        return frames(kind, n, sources, seed, size)
+        return frames(kind, n, sources, seed, size, side)
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
@@ -49,7 +49,7 @@ def frames_parallel(kind: str, n: int, sources: list[int], seed: int, size, work
     # spawned, not forked: a fork of a process whose torch threads are running can hang
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         parts = list(pool.map(frames, [kind] * workers, shares, [sources] * workers,
-                              [seed * 1000 + i for i in range(workers)], [size] * workers))
+                              [seed * 1000 + i for i in range(workers)], [size] * workers, [side] * workers))
     return torch.cat([x for x, _ in parts]), torch.cat([y for _, y in parts])
 
 
@@ -62,9 +62,10 @@ def laplacian_energy(x: torch.Tensor) -> torch.Tensor:
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--kind", default="noise")
-    p.add_argument("--arch", choices=["rand", "dct", "cnn", "hand"], default="dct")
+    p.add_argument("--arch", choices=["rand", "dct", "cnn", "fastvit", "hand"], default="dct")
     p.add_argument("--size", default="224x128", help="frame size WxH (its own calibrated table applies); the "
                                                     "processor then scales the short side to 224")
+    p.add_argument("--side", type=int, default=None, help="the encoder's input side (default: 224, 256 for fastvit)")
     p.add_argument("--train-frames", type=int, default=3000)
     p.add_argument("--workers", type=int, default=1, help="processes making the training frames")
     p.add_argument("--seconds", type=float, default=60)
@@ -76,7 +77,8 @@ def main(argv=None):
 
     first = 16  # past scikit-image's samples: dead-leaves pictures
     size = tuple(int(v) for v in args.size.split("x"))
-    vx, vy = frames(args.kind, 200, list(range(first + 40, first + 50)), seed=1, size=size)
+    side = args.side or (256 if args.arch == "fastvit" else 224)
+    vx, vy = frames(args.kind, 200, list(range(first + 40, first + 50)), seed=1, size=size, side=side)
     if args.arch == "hand":
         print(f"{args.kind}: mean |Laplacian| of the prepared frames, validation SRCC "
               f"{srcc(laplacian_energy(vx.float()).numpy(), vy.numpy()):.3f}")
@@ -86,7 +88,8 @@ def main(argv=None):
     from build_demo_base import dct_filters
     from lmm_vqa.testing import DEMO_SHAPES
 
-    tx, ty = frames_parallel(args.kind, args.train_frames, list(range(first, first + 40)), 0, size, args.workers)
+    tx, ty = frames_parallel(args.kind, args.train_frames, list(range(first, first + 40)), 0, size, args.workers,
+                             side)
     torch.manual_seed(0)
     if args.arch == "cnn":  # the sanity check: a small convolutional net on the same frames and targets
         features = torch.nn.Sequential(*[m for c_in, c_out, stride in [(3, 16, 1), (16, 32, 2), (32, 64, 2)]
@@ -94,6 +97,15 @@ def main(argv=None):
         model = lambda pixel_values: features(pixel_values).mean((2, 3))  # noqa: E731
         width, parameters = 64, list(features.parameters())
         features.to(args.device)
+    elif args.arch == "fastvit":  # the demo's FastVLM tower (lmm_vqa.backbones.fast_vlm.DEMO_VISION)
+        from transformers import TimmWrapperConfig, TimmWrapperModel
+
+        from lmm_vqa.backbones.fast_vlm import DEMO_VISION, reinit_tower
+        tower = TimmWrapperModel(TimmWrapperConfig(**DEMO_VISION))
+        reinit_tower(tower)
+        tower.to(args.device)
+        model = lambda pixel_values: tower(pixel_values=pixel_values).last_hidden_state.mean((2, 3))  # noqa: E731
+        width, parameters = tower.config.hidden_size, list(tower.parameters())
     else:
         vit = CLIPVisionModel(CLIPVisionConfig(**DEMO_SHAPES["vision"], image_size=224, patch_size=16)).to(args.device)
         model = lambda pixel_values: vit(pixel_values=pixel_values).last_hidden_state[:, 1:].mean(1)  # noqa: E731

@@ -140,7 +140,9 @@ def _dual_image_features(inner, encode_global, *args, **kwargs):
     glob = list(out.pooler_output)
     if len(local) % len(glob):
         raise ValueError(f"{len(local)} local views for {len(glob)} global views: expected the same number per frame")
-    out.pooler_output = fuse_views(getattr(inner, FUSION), glob, list(local))
+    fused = fuse_views(getattr(inner, FUSION), glob, list(local))
+    # as the family returns them: one (F, T, D) tensor (FastVLM) or a list of per-image tensors (LLaVA, Qwen-VL)
+    out.pooler_output = torch.stack(fused) if torch.is_tensor(out.pooler_output) else fused
     return out
 
 

@@ -170,6 +170,8 @@ def build_tiny_checkpoint(family: str, folder: str | os.PathLike, levels_single_
     from transformers import AutoModelForImageTextToText
 
     model = AutoModelForImageTextToText.from_config(config)
+    if spec.init_tiny:
+        spec.init_tiny(model)
     # Random init with std 0.02 gives near-uniform level probabilities; a larger scale on the head
     # makes tiny models give distinct scores for distinct inputs, which the tests need.
     with torch.no_grad():
@@ -258,6 +260,25 @@ def build_llava_checkpoint(folder: str | os.PathLike, vision: dict, text: dict, 
         tokenizer=tok, patch_size=patch_size, vision_feature_select_strategy="default",
         num_additional_image_tokens=1, chat_template=llava.CHAT_TEMPLATE)
     processor.save_pretrained(folder)
+    return Path(folder)
+
+
+def build_fast_vlm_checkpoint(folder: str | os.PathLike, vision: dict, text: dict, side: int, seed: int = 0) -> Path:
+    """Save a random FastVLM-format checkpoint for training from scratch: `vision` a TimmWrapperConfig's keyword
+    arguments (`fast_vlm.vision_config`), `text` Qwen2Config's, `side` the input image's side in pixels. The
+    tower gets timm's own initialisation (`fast_vlm.reinit_tower`); the demo model's untrained base."""
+    import torch
+    from transformers import AutoModelForImageTextToText
+
+    from lmm_vqa.backbones import fast_vlm
+
+    tok = train_tokenizer("qwen", fast_vlm.SPECIAL_TOKENS)
+    fast_vlm.configure_tokenizer(tok)
+    torch.manual_seed(seed)
+    model = AutoModelForImageTextToText.from_config(fast_vlm.build_tiny_config(tok, vision, text))
+    fast_vlm.reinit_tower(model.model.vision_tower, seed)
+    model.save_pretrained(folder)
+    fast_vlm.build_tiny_processor(tok, side).save_pretrained(folder)
     return Path(folder)
 
 
@@ -376,6 +397,9 @@ DEMO_SHAPES = {"vision": dict(hidden_size=192, intermediate_size=768, num_hidden
                "text": dict(hidden_size=256, intermediate_size=768, num_hidden_layers=4, num_attention_heads=4,
                             num_key_value_heads=4, max_position_embeddings=1024),
                "image_size": 224, "patch_size": 16}
+# The FastVLM-format demo (eval/build_demo_base.py --family fast_vlm): the tower is fast_vlm.DEMO_VISION.
+DEMO_FAST_VLM_SHAPES = {"text": dict(hidden_size=256, intermediate_size=768, num_hidden_layers=4, num_attention_heads=4,
+                                     num_key_value_heads=4, max_position_embeddings=1024), "side": 256}
 LLAVA_7B_SHAPES = {"vision": dict(hidden_size=1024, intermediate_size=4096, num_hidden_layers=24,
                                   num_attention_heads=16, projection_dim=768),
                    "text": dict(vocab_size=32064, hidden_size=4096, intermediate_size=11008, num_hidden_layers=32,

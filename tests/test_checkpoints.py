@@ -141,3 +141,43 @@ def test_fp8_would_convert_the_language_models_large_linear_layers_only(tmp_path
     picked = [n for lm in language_modules(lora) for n, m in lm.named_modules() if _worth_quantising(m, n)]
     assert len(picked) == 28 and not any("lora_" in n for n in picked)
     assert sum(n.endswith("q_proj.base_layer") for n in picked) == 4
+
+
+def test_a_fast_vlm_tower_trained_in_its_branched_form_folds_into_the_shipped_form(tmp_path, videos):
+    """The demo model's path: a FastVLM base in FastViT's training form (batch norms, parallel branches) is
+    exported in FastVLM's reparameterised form, which loads as the hub's checkpoints do and scores the same."""
+    import json
+    import subprocess
+    import sys
+
+    import torch
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    from lmm_vqa.backbones import fast_vlm
+    from lmm_vqa.checkpoints import load_scorer
+    from lmm_vqa.scoring import SCORER_FILE
+    from lmm_vqa.testing import build_fast_vlm_checkpoint
+
+    vision = fast_vlm.vision_config((8, 16, 32, 64, 128), inference_mode=False)
+    base = build_fast_vlm_checkpoint(tmp_path / "base", vision, dict(hidden_size=32, intermediate_size=64), side=128)
+    model = AutoModelForImageTextToText.from_pretrained(base)
+    tower = model.model.vision_tower.timm_model
+    assert any("bn" in n for n, _ in tower.named_modules()), "training form: batch norms"
+    with torch.no_grad():  # running statistics that are not the identity, as after training
+        for m in tower.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.1, 0.1), m.running_var.uniform_(0.5, 2)
+    model.save_pretrained(base)
+    (base / SCORER_FILE).write_text(json.dumps({"mode": "frame", "frames": "fps:4", "max_frames": 2}))
+    before = load_scorer(base).score_video(videos["h264"])
+
+    out = tmp_path / "shipped"
+    subprocess.run([sys.executable, "eval/export_demo_model.py", str(base), str(out)], check=True,
+                   cwd=__import__("pathlib").Path(__file__).resolve().parents[1])
+    config = json.loads((out / "config.json").read_text())
+    assert config["model_type"] == "fast_vlm" and config["vision_config"]["model_args"]["inference_mode"] is True
+    shipped = AutoModelForImageTextToText.from_pretrained(out)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in shipped.model.vision_tower.timm_model.stem.modules())
+    AutoProcessor.from_pretrained(out)
+    after = load_scorer(out).score_video(videos["h264"])
+    assert after["score"] == pytest.approx(before["score"], abs=2e-3)  # fp16 export of the same function

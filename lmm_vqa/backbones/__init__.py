@@ -30,6 +30,7 @@ class Backbone:
     projector: str = "multi_modal_projector"  # vision features -> the LM's width ("visual.merger": inside the tower)
     mrope: bool = False  # M-RoPE (Qwen-VL): text positions continue past the vision grid, offsets in rope_deltas
     language: str = "language_model"  # the language model's decoder (mPLUG-Owl2: its layer list, "layers")
+    init_tiny: Callable | None = None  # (model) -> None: weights a tiny random model needs beyond from_config's
 
     @property
     def encoder_parts(self) -> tuple[str, ...]:
@@ -38,10 +39,11 @@ class Backbone:
         return tuple(dict.fromkeys([self.vision, self.projector.split(".")[0]]))
 
 
-from lmm_vqa.backbones import llava, llava_onevision, mplug_owl2, qwen2_vl, qwen3_vl  # noqa: E402
+from lmm_vqa.backbones import fast_vlm, llava, llava_onevision, mplug_owl2, qwen2_vl, qwen3_vl  # noqa: E402
 
 BACKBONES: dict[str, Backbone] = {
     "llava": llava.BACKBONE,
+    "fast_vlm": fast_vlm.BACKBONE,
     "llava_onevision": llava_onevision.BACKBONE,
     "mplug_owl2": mplug_owl2.BACKBONE,
     "qwen2_vl": qwen2_vl.QWEN2_VL,

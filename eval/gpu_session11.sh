@@ -1,0 +1,31 @@
+# GPU steps of session 11, one H100 or H200; each step is one device call:
+#   bash eval/gpu_session11.sh demo    carry .whl_demo (av, datasets, dill, multiprocess, xxhash, timm): issue 15's
+#                                     demo model in the FastVLM format (FastViT-HD tower, trained from scratch in its
+#                                     branched form): synthesise the graded data on the machine's cores, train
+#                                     (train/configs/demo_model.yaml), score the held-out test splits, check them
+#                                     with eval/graded_check.py, fold and export the model into $OUT/demo_bundle.tgz
+#   bash eval/gpu_session10.sh train   (issue 16's fine-tuning step, unchanged; carry .whl_train)
+# Results land in $OUT; copy them into eval/results/ and run `python eval/render_benchmarks.py`.
+OUT=${OUT:-/tmp/out}; mkdir -p $OUT
+set -x
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl_demo/*.whl || exit
+export PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1 LMM_VQA_COMMIT=${LMM_VQA_COMMIT:-unknown}  # the device copy has no git of its own
+python3 -m pip install -q --no-deps --no-build-isolation -e . > /dev/null || exit
+python3 -c "import transformers, timm, skimage; print('transformers', transformers.__version__, 'timm', timm.__version__)" || exit
+if [ "$1" = demo ]; then
+  S="python3 -m lmm_vqa.cli synth --layout graded --seconds 2 --fps 8 --workers 16"
+  start=$(date +%s)
+  ($S data/g224 --sources 240 --size 224x128 && $S data/g448 --sources 96 --size 448x256 --seed 1) 2>&1 | grep -v "video/s" || exit
+  echo "synth took $(( $(date +%s) - start )) s"
+  python3 eval/build_demo_base.py data/demo_base --family fast_vlm || exit
+  timeout ${TRAIN_LIMIT:-330} python3 -m lmm_vqa.cli train train/configs/demo_model.yaml > $OUT/train.log 2>&1
+  grep -v "it/s" $OUT/train.log | tail -n 14; cp runs/demo_model/log.jsonl $OUT/; cp runs/demo_model/curve.png $OUT/
+  for d in g224 g448; do
+    python3 -m lmm_vqa.cli score data/$d/test --model runs/demo_model --out $OUT/pred_$d.csv --quiet --batch-size 256 \
+      --workers 14
+    python3 eval/graded_check.py $OUT/pred_$d.csv --labels data/$d/test/labels.txt --record $OUT/demo_graded_$d.json
+  done
+  python3 eval/export_demo_model.py runs/demo_model $OUT/demo_model
+  # the device returns only a few files: the model, the log and the predictions travel as one archive
+  (cd $OUT && tar -czf demo_bundle.tgz demo_model train.log pred_* && rm -rf demo_model train.log pred_*)
+fi
