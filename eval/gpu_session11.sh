@@ -4,6 +4,9 @@
 #                                     branched form): synthesise the graded data on the machine's cores, train
 #                                     (train/configs/demo_model.yaml), score the held-out test splits, check them
 #                                     with eval/graded_check.py, fold and export the model into $OUT/demo_bundle.tgz
+#   bash eval/gpu_session11.sh demo2   right after `demo`, on the same machine (its data/ and runs/ still there): five
+#                                     more epochs from the best of the first run (its time limit stopped it at epoch 5
+#                                     of 8, validation still rising), scored, checked and exported as `demo` does
 #   bash eval/gpu_session10.sh train   (issue 16's fine-tuning step, unchanged; carry .whl_train)
 # Results land in $OUT; copy them into eval/results/ and run `python eval/render_benchmarks.py`.
 OUT=${OUT:-/tmp/out}; mkdir -p $OUT
@@ -12,6 +15,19 @@ python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upg
 export PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1 LMM_VQA_COMMIT=${LMM_VQA_COMMIT:-unknown}  # the device copy has no git of its own
 python3 -m pip install -q --no-deps --no-build-isolation -e . > /dev/null || exit
 python3 -c "import transformers, timm, skimage; print('transformers', transformers.__version__, 'timm', timm.__version__)" || exit
+if [ "$1" = demo2 ]; then
+  [ -f runs/demo_model/config.json ] || { echo "run the demo step first, on this machine"; exit 3; }
+  timeout ${TRAIN_LIMIT:-320} python3 -m lmm_vqa.cli train train/configs/demo_model.yaml model=runs/demo_model \
+    output_dir=runs/demo2 epochs=6 lr=3e-4 > $OUT/train2.log 2>&1
+  grep -v "it/s" $OUT/train2.log | grep epoch | tail; cp runs/demo2/log.jsonl $OUT/log2.jsonl
+  for d in g224 g448; do
+    python3 -m lmm_vqa.cli score data/$d/test --model runs/demo2 --out $OUT/pred2_$d.csv --quiet --batch-size 256 \
+      --workers 14
+    python3 eval/graded_check.py $OUT/pred2_$d.csv --labels data/$d/test/labels.txt --record $OUT/demo_graded_$d.json
+  done
+  python3 eval/export_demo_model.py runs/demo2 $OUT/demo_model
+  (cd $OUT && tar -czf demo_bundle.tgz demo_model train2.log pred2_* && rm -rf demo_model train2.log pred2_*)
+fi
 if [ "$1" = demo ]; then
   S="python3 -m lmm_vqa.cli synth --layout graded --seconds 2 --fps 8 --workers 16"
   start=$(date +%s)

@@ -122,10 +122,11 @@ def demo_model_path() -> Path:
 def demo_notice() -> str:
     """What the CLI says when the demo model stands in; what it was trained on comes from its model card."""
     card = (demo_model_path() / "README.md").read_text()
-    trained_on = next(line.split(":", 1)[1].strip() for line in card.splitlines() if line.startswith("Trained on:"))
+    fields = dict(line.split(":", 1) for line in card.splitlines() if line.startswith(("Trained on:", "Judges:")))
+    judges = f" It judges {fields['Judges'].strip()}." if "Judges" in fields else ""
     return ("no --model given; using the bundled DEMO model, a small model trained only on synthetic "
-            f"distortions ({trained_on}). Its scores are a demonstration, not a quality metric: pass --model "
-            "for a real checkpoint.")
+            f"distortions ({fields['Trained on'].strip()}).{judges} Its scores are a demonstration, not a quality "
+            "metric: pass --model for a real checkpoint.")
 
 
 def base_of_adapter(path) -> str:

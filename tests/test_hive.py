@@ -167,7 +167,8 @@ def test_dual_encoder_starts_as_the_global_view_model_and_fuses_local_views(chec
     with torch.no_grad():
         dual.inner_model(model).hive_fusion.gate.fill_(1.0)
     gated = _probs(hive, frames)
-    assert np.abs(gated - _probs(plain, frames)).max() > 1e-3, "an open gate lets the local views in"
+    # in log-probabilities: a tiny random model can sit at p(level) ~ 0.99, where probabilities barely move
+    assert np.abs(np.log(gated) - np.log(_probs(plain, frames))).max() > 1e-2, "an open gate lets the local views in"
     # the local views come from the frame's native pixels: changing only what the crops see changes the score
     edited = [f.copy() for f in frames]
     for f in edited:
