@@ -15,20 +15,23 @@ python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upg
 export PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1 LMM_VQA_COMMIT=${LMM_VQA_COMMIT:-unknown}  # the device copy has no git of its own
 python3 -m pip install -q --no-deps --no-build-isolation -e . > /dev/null || exit
 python3 -c "import transformers, timm, skimage; print('transformers', transformers.__version__, 'timm', timm.__version__)" || exit
+# score the held-out test splits with run $1, check them, export the folded model; $2 tags the file names
+check_and_export() {
+  for d in g224 g448; do
+    python3 -m lmm_vqa.cli score data/$d/test --model $1 --out $OUT/pred$2_$d.csv --quiet --batch-size 256 --workers 14
+    python3 eval/graded_check.py $OUT/pred$2_$d.csv --labels data/$d/test/labels.txt --record $OUT/demo_graded_$d.json
+  done
+  python3 eval/export_demo_model.py $1 $OUT/demo_model
+  # the device returns only a few files: the model, the log and the predictions travel as one archive
+  (cd $OUT && tar -czf demo_bundle.tgz demo_model train$2.log pred$2_* && rm -rf demo_model train$2.log pred$2_*)
+}
 if [ "$1" = demo2 ]; then
   [ -f runs/demo_model/config.json ] || { echo "run the demo step first, on this machine"; exit 3; }
   timeout ${TRAIN_LIMIT:-320} python3 -m lmm_vqa.cli train train/configs/demo_model.yaml model=runs/demo_model \
     output_dir=runs/demo2 epochs=6 lr=3e-4 > $OUT/train2.log 2>&1
   grep -v "it/s" $OUT/train2.log | grep epoch | tail; cp runs/demo2/log.jsonl $OUT/log2.jsonl
-  for d in g224 g448; do
-    python3 -m lmm_vqa.cli score data/$d/test --model runs/demo2 --out $OUT/pred2_$d.csv --quiet --batch-size 256 \
-      --workers 14
-    python3 eval/graded_check.py $OUT/pred2_$d.csv --labels data/$d/test/labels.txt --record $OUT/demo_graded_$d.json
-  done
-  python3 eval/export_demo_model.py runs/demo2 $OUT/demo_model
-  (cd $OUT && tar -czf demo_bundle.tgz demo_model train2.log pred2_* && rm -rf demo_model train2.log pred2_*)
-fi
-if [ "$1" = demo ]; then
+  check_and_export runs/demo2 2
+elif [ "$1" = demo ]; then
   S="python3 -m lmm_vqa.cli synth --layout graded --seconds 2 --fps 8 --workers 16"
   start=$(date +%s)
   ($S data/g224 --sources 240 --size 224x128 && $S data/g448 --sources 96 --size 448x256 --seed 1) 2>&1 | grep -v "video/s" || exit
@@ -36,12 +39,5 @@ if [ "$1" = demo ]; then
   python3 eval/build_demo_base.py data/demo_base --family fast_vlm || exit
   timeout ${TRAIN_LIMIT:-330} python3 -m lmm_vqa.cli train train/configs/demo_model.yaml > $OUT/train.log 2>&1
   grep -v "it/s" $OUT/train.log | tail -n 14; cp runs/demo_model/log.jsonl $OUT/; cp runs/demo_model/curve.png $OUT/
-  for d in g224 g448; do
-    python3 -m lmm_vqa.cli score data/$d/test --model runs/demo_model --out $OUT/pred_$d.csv --quiet --batch-size 256 \
-      --workers 14
-    python3 eval/graded_check.py $OUT/pred_$d.csv --labels data/$d/test/labels.txt --record $OUT/demo_graded_$d.json
-  done
-  python3 eval/export_demo_model.py runs/demo_model $OUT/demo_model
-  # the device returns only a few files: the model, the log and the predictions travel as one archive
-  (cd $OUT && tar -czf demo_bundle.tgz demo_model train.log pred_* && rm -rf demo_model train.log pred_*)
+  check_and_export runs/demo_model ""
 fi
