@@ -32,10 +32,29 @@ def frames(kind: str, n: int, sources: list[int], seed: int, size: tuple[int, in
     processor = CLIPImageProcessor(size={"shortest_edge": side}, crop_size={"height": side, "width": side})
     images, strengths = [], rng.uniform(0, 1, n)
     for s in strengths:
-        clip = synth.render_clip(pictures[rng.choice(sources)], size, 1, rng)
-        images.append(synth.graded_distort(clip, kind, synth.graded_param(kind, s, width=size[0]))[0])
+        param = synth.graded_param(kind, s, width=size[0])
+        if kind == "compression":  # the encoder's artefacts: a 4-frame clip through H.264 at that CRF, a frame back
+            images.append(encoded_frame(synth.render_clip(pictures[rng.choice(sources)], size, 4, rng), param, rng))
+        else:
+            clip = synth.render_clip(pictures[rng.choice(sources)], size, 1, rng)
+            images.append(synth.graded_distort(clip, kind, param)[0])
     pixels = processor(images=images, return_tensors="pt")["pixel_values"].half()  # half the memory; fp16 holds them
     return pixels, torch.tensor(strengths, dtype=torch.float32)
+
+
+def encoded_frame(clip, crf: float, rng) -> np.ndarray:
+    """One frame (intra or predicted, at random) of `clip` encoded with H.264 at `crf` and decoded, as the graded
+    benchmark's compressed videos are made (8 fps)."""
+    import tempfile
+    from pathlib import Path
+
+    from lmm_vqa.encoding import write_video
+    from lmm_vqa.video import load_frames
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = write_video(Path(tmp) / "c.mp4", clip, fps=8, crf=int(round(crf)))
+        frames = load_frames(path, f"uniform:{len(clip)}", max_frames=len(clip)).frames
+    return frames[rng.integers(len(frames))]
 
 
 def frames_parallel(kind: str, n: int, sources: list[int], seed: int, size, workers: int, side: int = 224):

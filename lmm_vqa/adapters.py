@@ -42,14 +42,22 @@ def module_roles(model) -> ModuleRoles:
     return roles
 
 
+def is_linear(module) -> bool:
+    """A linear layer: nn.Linear, bitsandbytes' quantised ones, or a 1x1 convolution over all channels (a
+    convolutional tower's linear layer, e.g. FastViT's MLPs), which peft's LoRA adapts as well."""
+    if isinstance(module, torch.nn.Conv2d):
+        return module.kernel_size == (1, 1) and module.groups == 1
+    return isinstance(module, torch.nn.Linear) or type(module).__name__ in ("Linear4bit", "Linear8bitLt")
+
+
 def linear_layers(model, under: str, names: list[str] | str = LORA_ALL_LINEAR, exclude: str | None = None) -> list[str]:
-    """Full names of the linear layers inside module `under` (bitsandbytes layers count), keeping
-    those whose last name part is in `names` (or all of them), leaving out those inside `exclude`."""
+    """Full names of the linear layers (`is_linear`) inside module `under`, keeping those whose last name
+    part is in `names` (or all of them), leaving out those inside `exclude`."""
     found = []
     for name, mod in model.named_modules():
         if not name.startswith(under + ".") or (exclude and name.startswith(exclude + ".")):
             continue
-        if isinstance(mod, torch.nn.Linear) or type(mod).__name__ in ("Linear4bit", "Linear8bitLt"):
+        if is_linear(mod):
             if names == LORA_ALL_LINEAR or name.rsplit(".", 1)[-1] in names:
                 found.append(name)
     if not found:

@@ -191,6 +191,30 @@ def test_full_vision_training_keeps_the_projector_trainable(checkpoint, family):
     assert not any(".vision_tower." in n or (".visual." in n and ".merger." not in n) for n in grads)
 
 
+def test_vision_lora_on_a_convolutional_tower_adapts_its_1x1_convolutions(checkpoint):
+    """FastVLM's tower has nn.Linear only in its attention stages; its MLPs are 1x1 convolutions, which
+    `vision: lora` adapts too (spatial and depthwise convolutions stay frozen), and nonzero adapters there move
+    the image features."""
+    import torch
+    from transformers import AutoModelForImageTextToText
+
+    from lmm_vqa.adapters import make_trainable
+
+    model = AutoModelForImageTextToText.from_pretrained(checkpoint("fast_vlm"))
+    lora = make_trainable(model, language="frozen", vision="lora", projector=False)
+    adapted = {n.rsplit(".lora_A", 1)[0] for n, p in lora.named_parameters() if p.requires_grad and ".lora_A" in n}
+    modules = dict(lora.named_modules())
+    convs = [n for n in adapted if isinstance(modules[n].base_layer, torch.nn.Conv2d)]
+    assert convs and all(modules[n].base_layer.kernel_size == (1, 1) for n in convs), sorted(adapted)
+    assert any(n.endswith("mlp.fc1") for n in convs) and any(n.endswith("qkv") for n in adapted)
+    pixels = torch.rand(2, 3, 256, 256)
+    tower = lora.base_model.model.model.vision_tower
+    before = tower(pixel_values=pixels).last_hidden_state.detach()
+    for n in convs:  # peft starts B at zero: the adapters change nothing until trained
+        torch.nn.init.normal_(modules[n].lora_B["default"].weight, std=1e-2)
+    assert (tower(pixel_values=pixels).last_hidden_state - before).abs().max() > 1e-4
+
+
 def test_group_normalise_scales_the_std_with_the_mos():
     mos = np.array([10.0, 20.0, 30.0, 100.0, 200.0, 300.0])
     std = np.array([5.0, 5.0, 5.0, 50.0, 50.0, 50.0])  # the same relative spread in both groups
