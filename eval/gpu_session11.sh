@@ -7,6 +7,9 @@
 #   bash eval/gpu_session11.sh demo2   right after `demo`, on the same machine (its data/ and runs/ still there): five
 #                                     more epochs from the best of the first run (its time limit stopped it at epoch 5
 #                                     of 8, validation still rising), scored, checked and exported as `demo` does
+#   bash eval/gpu_session11.sh ablation  carry .whl_demo: issue 15's HIVE ablation, local-detail variant, 3 seeds,
+#                                     on the FastVLM demo model (prepared, not yet run on a GPU; a CPU run of it at
+#                                     4 sources, 1 seed, 6 steps went through every row: 3 min on 2 cores)
 #   bash eval/gpu_session10.sh train   (issue 16's fine-tuning step, unchanged; carry .whl_train)
 # Results land in $OUT; copy them into eval/results/ and run `python eval/render_benchmarks.py`.
 OUT=${OUT:-/tmp/out}; mkdir -p $OUT
@@ -40,4 +43,10 @@ elif [ "$1" = demo ]; then
   timeout ${TRAIN_LIMIT:-330} python3 -m lmm_vqa.cli train train/configs/demo_model.yaml > $OUT/train.log 2>&1
   grep -v "it/s" $OUT/train.log | tail -n 14; cp runs/demo_model/log.jsonl $OUT/; cp runs/demo_model/curve.png $OUT/
   check_and_export runs/demo_model ""
+fi
+if [ "$1" = ablation ]; then
+  timeout ${ABL_LIMIT:-540} python3 eval/hive_ablation.py --variant local --seeds 0 1 2 --sources 24 --epochs 3 \
+    --parallel --train batch_size=32 num_workers=3 eval_batch_size=64 lr=5e-4 gradient_checkpointing=false \
+    --record $OUT/hive_ablation_local.json > $OUT/ablation.log 2>&1
+  grep -v "it/s" $OUT/ablation.log | tail -n 16; cp runs/ablation_local/*.png $OUT/ 2>/dev/null
 fi
