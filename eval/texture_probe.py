@@ -8,8 +8,10 @@ Frames of dead-leaves content (sources never shared between the training and val
 demo model's CLIP image processor prepares them as scoring does. `--arch rand|dct`: the demo-shaped ViT (6 x 192,
 16 px patches; random or DCT-initialised patch embedding) with a linear head on its mean-pooled tokens, trained by
 regression on the strength for `--seconds`; prints validation SRCC as it goes. `--arch cnn`: a three-layer
-convolutional net in its place, the sanity check that the frames and targets can be learnt. `--arch hand`: the mean absolute
-Laplacian of the prepared frames, no training: what one fixed feature gets.
+convolutional net in its place, the sanity check that the frames and targets can be learnt. `--arch fastvit`: the
+FastVLM demo model's FastViT-HD tower (timm's initialisation, training form), its input `--side` 256 px by default.
+`--arch hand`: the mean absolute Laplacian of the prepared frames, no training: what one fixed feature gets.
+Compression frames are a short clip through H.264 at the strength's CRF, one frame decoded back.
 """
 
 from __future__ import annotations

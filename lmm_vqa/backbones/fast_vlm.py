@@ -66,17 +66,21 @@ def init_tiny(model):
     import torch
 
     tower = model.model.vision_tower.eval()
-    convs = [m for m in tower.modules() if isinstance(m, torch.nn.Conv2d)]
-    images = torch.rand(4, 3, 128, 128)
+
+    def unit_spread(conv, args, out):  # runs in forward order, so each sees its inputs already rescaled
+        spread = out.std()
+        conv.weight /= spread
+        return out / spread  # what the rescaled convolution gives: its bias is zero
+
     with torch.no_grad():
-        for conv in convs:
+        handles = []
+        for conv in (m for m in tower.modules() if isinstance(m, torch.nn.Conv2d)):
             if conv.bias is not None:
                 conv.bias.zero_()
-            seen = []
-            handle = conv.register_forward_hook(lambda module, args, out: seen.append(out.std()))
-            tower(pixel_values=images)
+            handles.append(conv.register_forward_hook(unit_spread))
+        tower(pixel_values=torch.rand(4, 3, 128, 128))
+        for handle in handles:
             handle.remove()
-            conv.weight /= seen[0]
 
 
 def configure_tokenizer(tok):
