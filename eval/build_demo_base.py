@@ -1,7 +1,7 @@
 """Save the demo model's untrained base: a random small checkpoint in the llava-hf or the FastVLM format.
 
     python eval/build_demo_base.py data/demo_base [--dct-stem]
-    python eval/build_demo_base.py data/demo_base --family fast_vlm
+    python eval/build_demo_base.py data/demo_base --family fast_vlm [--side 448]
 
 `--family fast_vlm` (the bundled demo since session 11): a FastViT-HD tower (convolutional, 1.2 M parameters,
 in its trainable multi-branch form; `eval/export_demo_model.py` folds it) + Qwen2 4x256, 256 px input.
@@ -36,12 +36,14 @@ if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("out", nargs="?", default="data/demo_base")
     p.add_argument("--family", choices=["llava", "fast_vlm"], default="llava")
+    p.add_argument("--side", type=int, default=DEMO_FAST_VLM_SHAPES["side"],
+                   help="fast_vlm: the input image's side in pixels (one visual token per 64 px)")
     p.add_argument("--dct-stem", action="store_true", help="llava: start the patch embedding as a DCT filter bank")
     args = p.parse_args()
     if args.family == "fast_vlm":
         from lmm_vqa.backbones.fast_vlm import DEMO_VISION
 
-        folder = build_fast_vlm_checkpoint(args.out, DEMO_VISION, **DEMO_FAST_VLM_SHAPES)
+        folder = build_fast_vlm_checkpoint(args.out, DEMO_VISION, **{**DEMO_FAST_VLM_SHAPES, "side": args.side})
     else:
         folder = build_llava_checkpoint(args.out, **DEMO_SHAPES, seed=0)
     if args.dct_stem:

@@ -123,6 +123,17 @@ def test_time_steps_says_where_a_steps_time_goes(tmp_path, checkpoint, synth_vdp
     assert 0.7 * wall - 0.1 < charged < 1.3 * wall + 0.1, (charged, wall)  # "seconds" is rounded to 0.1
 
 
+def test_frame_cache_and_val_limit_in_a_run(tmp_path, checkpoint, synth_vdpve):
+    """frame_cache: every training video decoded once into the cache before the first epoch; val_limit: the
+    validation scores that many videos."""
+    cache = tmp_path / "cache"
+    out = _train(tmp_path, checkpoint, synth_vdpve, "cached", "max_steps=2", f"frame_cache={cache}", "val_limit=3")
+    n_train = len((synth_vdpve / "train/labels.txt").read_text().splitlines())
+    assert len(list(cache.glob("*.npy"))) == n_train and not list(cache.glob("*.part"))
+    val = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines() if "val_n" in line]
+    assert [r["val_n"] for r in val] == [3]
+
+
 def test_resume_continues_exactly(tmp_path, checkpoint, synth_vdpve):
     a = _train(tmp_path, checkpoint, synth_vdpve, "a", "max_steps=4", "save_every=2", "lora_dropout=0.3",
                "frames_per_sample=random")

@@ -96,6 +96,11 @@ class TrainConfig:
     save_every: int = 0  # steps between resumable checkpoints; 0: only at the end of each epoch
     keep_checkpoints: int = 2
     eval_batch_size: int = 16
+    val_limit: int = 0  # validate on at most this many videos, one fixed random sample of the validation set
+    #                     drawn once (0: all); for a large validation set and short epochs
+    frame_cache: str | None = None  # a folder for the training videos' decoded keyframes: filled once before the
+    #                                 first epoch, read afterwards, so no epoch decodes a video again (disk: frames x
+    #                                 width x height x 3 bytes per video; reused while the files are unchanged)
     time_steps: bool = False  # log where the time goes (data, forward, backward, optimizer: ms per batch); it
     #                           waits for the GPU between the parts, so the run itself gets a little slower
     merge: bool = False  # also write OUTPUT_DIR/merged: the adapter merged into the base weights
@@ -153,16 +158,42 @@ def normalise_in_groups(mos: np.ndarray, std: np.ndarray, groups: list[str]) -> 
 
 class VideoSamples(torch.utils.data.Dataset):
     """Item i -> (keyframes of video i, i). Which keyframe a step sees depends only on
-    (seed, epoch, i), so a resumed run sees exactly what an uninterrupted one would."""
+    (seed, epoch, i), so a resumed run sees exactly what an uninterrupted one would. With a `cache` folder
+    the keyframes are decoded once and read back from there afterwards."""
 
-    def __init__(self, paths: list[str], sampling: Sampling, pick: str, seed: int):
+    def __init__(self, paths: list[str], sampling: Sampling, pick: str, seed: int, cache: str | None = None):
         self.paths, self.sampling, self.pick, self.seed, self.epoch = paths, sampling, pick, seed, 0
+        self.cache = Path(cache) if cache else None
+        if self.cache:
+            self.cache.mkdir(parents=True, exist_ok=True)
 
     def __len__(self):
         return len(self.paths)
 
+    def cache_file(self, i) -> Path:
+        """Named by what decides the frames: the file (path, size, modification time) and the sampling."""
+        import hashlib
+
+        stat = os.stat(self.paths[i])
+        key = f"{os.path.abspath(self.paths[i])}|{stat.st_size}|{stat.st_mtime_ns}|{self.sampling}|" \
+              f"{self.sampling.max_frames}"
+        return self.cache / f"{hashlib.sha1(key.encode()).hexdigest()}.npy"
+
+    def keyframes(self, i) -> np.ndarray:
+        if self.cache is None:
+            return load_frames(self.paths[i], self.sampling).frames  # raises VideoError naming the file
+        file = self.cache_file(i)
+        if file.exists():
+            return np.load(file)
+        frames = load_frames(self.paths[i], self.sampling).frames
+        part = file.with_suffix(f".{os.getpid()}.part")  # written whole, then renamed: a reader never sees half
+        with open(part, "wb") as f:
+            np.save(f, frames)
+        os.replace(part, file)
+        return frames
+
     def __getitem__(self, i):
-        frames = load_frames(self.paths[i], self.sampling).frames  # raises VideoError naming the file
+        frames = self.keyframes(i)
         if self.pick == "random":
             frames = frames[np.random.default_rng([self.seed, self.epoch, i]).integers(len(frames))][None]
         return frames, i
@@ -185,6 +216,25 @@ class Collate:
             index.append(i)
         inputs = processor_inputs(self.processor, self.cfg, texts, images)
         return inputs, torch.tensor(owner), torch.tensor(index)
+
+
+def _discard(item) -> None:
+    return None
+
+
+def fill_frame_cache(dataset: VideoSamples, num_workers: int, rank: int, world: int, disable: bool) -> None:
+    """Decode every training video not yet in the frame cache, in the loader's worker processes (each process
+    of a multi-GPU run takes its share)."""
+    from tqdm.auto import tqdm
+
+    todo = [i for i in range(rank, len(dataset), world) if not dataset.cache_file(i).exists()]
+    if not todo:
+        return
+    loader = torch.utils.data.DataLoader(torch.utils.data.Subset(dataset, todo), batch_size=None,
+                                         num_workers=min(num_workers, os.cpu_count() or 1),
+                                         collate_fn=_discard)  # the worker writes the file; nothing comes back
+    for _ in tqdm(loader, total=len(todo), desc="caching keyframes", unit="video", disable=disable):
+        pass
 
 
 def epoch_batches(cfg: TrainConfig, groups: list[str], epoch: int, rank: int, world: int) -> list[list[int]]:
@@ -467,7 +517,16 @@ def main(argv=None) -> dict:
               f"{len(train)} videos, {steps_per_epoch} steps/epoch, {total_steps} steps, {world} process(es)")
 
     dataset = VideoSamples(list(train["path"]), Sampling.parse(cfg.frames, cfg.max_frames),
-                           "random" if cfg.mode == "frame" and cfg.frames_per_sample == "random" else "all", cfg.seed)
+                           "random" if cfg.mode == "frame" and cfg.frames_per_sample == "random" else "all", cfg.seed,
+                           cfg.frame_cache)
+    if cfg.frame_cache:
+        fill_frame_cache(dataset, cfg.num_workers, rank, world, disable=not accelerator.is_main_process)
+        accelerator.wait_for_everyone()
+    if val is not None and 0 < cfg.val_limit < len(val):
+        if accelerator.is_main_process:
+            print(f"validating on {cfg.val_limit} of the {len(val)} validation videos, drawn once (val_limit)")
+        keep = np.sort(np.random.default_rng([cfg.seed, 11]).choice(len(val), cfg.val_limit, replace=False))
+        val = val.select(keep.tolist())
     log_file = out / "log.jsonl"
     bar = tqdm(total=total_steps, initial=progress["step"], desc="train", disable=not accelerator.is_main_process)
     running, started = [], time.perf_counter()
@@ -562,6 +621,7 @@ def main(argv=None) -> dict:
         if val is not None and accelerator.is_main_process:
             result |= {f"val_{k}": v for k, v in validate(Scorer(unwrapped, processor, scorer_cfg), val, metric,
                                                            cfg).items()}
+            result["seconds"] = round(time.perf_counter() - started, 1)  # validation's own time included
             name = "AIM 2024 final" if metric == "aim2024" else "NTIRE 2023 main"
             print(f"epoch {epoch} step {progress['step']}: val {name} {result['val_challenge']:.4f} (the challenge's "
                   f"metric, absolute values); selection score {result['val_metric']:.4f} (the same with signs: "
