@@ -3,12 +3,15 @@
 #                                       demo model, FastVLM format, now with a 448 px input (one visual token per
 #                                       64 px: 7x7), batch 128 and as many epochs as fit the time: the keyframes are
 #                                       decoded once (frame_cache) and a short timing run sets the epoch count so the
-#                                       cosine schedule ends inside TRAIN_BUDGET seconds. Same graded data and test
-#                                       splits as session 11. Scores the test splits, checks them, exports.
+#                                       cosine schedule ends in the time left (the call's CALL_LIMIT, default 585 s,
+#                                       less RESERVE, default 90 s, for scoring and export). Same graded data and
+#                                       test splits as session 11. Scores the test splits, checks them, exports.
 #   bash eval/gpu_session12.sh ablation  right after `demo`, on the same machine: issue 15's HIVE ablation, local-detail
-#                                       variant, 3 seeds, on the model `demo` trained (runs/demo_export)
+#                                       variant, 3 seeds, on the model `demo` trained (runs/demo_export), or on
+#                                       ABL_BASE (e.g. lmm_vqa/demo_model, the shipped one)
 # Results land in $OUT; copy them into eval/results/ and run `python eval/render_benchmarks.py`.
 OUT=${OUT:-/tmp/out}; mkdir -p $OUT
+SECONDS=0  # bash counts the call's time from here
 set -x
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl_demo/*.whl || exit
 export PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1 LMM_VQA_COMMIT=${LMM_VQA_COMMIT:-unknown}  # the device copy has no git of its own
@@ -35,12 +38,14 @@ step_s = (steps[-1]["seconds"] - steps[0]["seconds"]) / (steps[-1]["step"] - ste
 val_s = [r for r in rows if "val_n" in r][-1]["seconds"] - steps[-1]["seconds"]
 per_epoch = sum(1 for _ in open("data/g224/train/labels.txt")) + sum(1 for _ in open("data/g448/train/labels.txt"))
 per_epoch //= ${BATCH:-128}
-epochs = int(${TRAIN_BUDGET:-330} / (per_epoch * step_s + val_s))
+budget = ${CALL_LIMIT:-585} - ${RESERVE:-90} - $SECONDS - 25  # 25 s: loading the model again
+epochs = int(budget / (per_epoch * step_s + val_s))
 print(max(2, epochs))
-import sys; print(f"step {step_s * 1000:.0f} ms, validation {val_s:.1f} s, {per_epoch} steps/epoch -> {epochs} epochs", file=sys.stderr)
+import sys; print(f"{budget} s left to train; step {step_s * 1000:.0f} ms, validation {val_s:.1f} s, {per_epoch} steps/epoch -> {epochs} epochs", file=sys.stderr)
 PY
 )
-  timeout $(( ${TRAIN_BUDGET:-330} + 60 )) $T epochs=$EPOCHS > $OUT/train.log 2>&1
+  timeout $(( ${CALL_LIMIT:-585} - ${RESERVE:-90} - SECONDS )) $T epochs=$EPOCHS > $OUT/train.log 2>&1
+  echo "training ended at $SECONDS s"
   grep -v "it/s" $OUT/train.log | grep "epoch\|best" | tail -n 40; cp runs/demo_model/log.jsonl $OUT/; cp runs/demo_model/curve.png $OUT/
   for d in g224 g448; do
     python3 -m lmm_vqa.cli score data/$d/test --model runs/demo_model --out $OUT/pred_$d.csv --quiet --batch-size 256 --workers 14
@@ -52,9 +57,9 @@ PY
   (cd $OUT && tar -czf demo_bundle.tgz demo_model train.log probe.log pred_* && rm -rf demo_model train.log probe.log pred_*)
 fi
 if [ "$1" = ablation ]; then
-  [ -f runs/demo_export/config.json ] || { echo "run the demo step first, on this machine"; exit 3; }
+  [ -f ${ABL_BASE:-runs/demo_export}/config.json ] || { echo "run the demo step first, on this machine"; exit 3; }
   timeout ${ABL_LIMIT:-540} python3 eval/hive_ablation.py --variant local --seeds 0 1 2 --sources 24 --epochs 3 \
-    --base runs/demo_export --parallel --train batch_size=32 num_workers=3 eval_batch_size=64 lr=5e-4 \
+    --base ${ABL_BASE:-runs/demo_export} --parallel --train batch_size=32 num_workers=3 eval_batch_size=64 lr=5e-4 \
     gradient_checkpointing=false --record $OUT/hive_ablation_local.json > $OUT/ablation.log 2>&1
   grep -v "it/s" $OUT/ablation.log | tail -n 16; cp runs/ablation_local/*.png $OUT/ 2>/dev/null
 fi
