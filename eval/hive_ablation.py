@@ -8,7 +8,8 @@ Makes the graded benchmark's data if missing (`lmm-vqa synth --layout graded --v
 the local views are native-resolution crops), fine-tunes the five LoRA adapters per seed on the base,
 assembles the two fused models with `lmm-vqa hive`, scores the test split with every row and prints
 mean ± sd over the seeds of the challenge metric (NTIRE 2023 main score), SRCC, PLCC and the number of
-distinct predicted scores. Writes beside it: the dual encoder's gate over training (gate.png, from the
+distinct predicted scores. Each finished seed's rows are kept in WORK/seedN/results.json and a rerun skips
+that seed, so a run cut short (a GPU call's time limit) continues where it stopped. Writes beside it: the dual encoder's gate over training (gate.png, from the
 training logs), histograms of the predictions, coarse against fused (hist.png), and
 eval/results/hive_ablation_<variant>.json.
 """
@@ -84,6 +85,16 @@ def main(argv=None):
     for seed in args.seeds:
         run = work / f"seed{seed}"
         run.mkdir(parents=True, exist_ok=True)
+        done = run / "results.json"  # a seed's rows, written when it is finished: a rerun skips it
+        if done.is_file():
+            saved = json.loads(done.read_text())
+            for row in ROWS:
+                runs[row].append(saved["rows"][row])
+                if seed == args.seeds[0]:
+                    preds[row] = np.array(saved["preds"][row])
+            print(f"seed {seed}: finished earlier ({done}), not run again", flush=True)
+            continue
+        joined_preds = {}
         common = [f"model={args.base}", f"train_labels={data / 'train/labels.txt'}",
                   f"val_labels={data / 'val/labels.txt'}", f"epochs={args.epochs}", "frames=fps:2", "max_frames=4",
                   f"seed={seed}", "overwrite=true", *args.train]
@@ -101,6 +112,7 @@ def main(argv=None):
             sh("lmm-vqa", "score", data / "test", "--model", run / folder, "--out", out, "--quiet", "--overwrite",
                "--batch-size", "32", "--workers", "8")
             joined = join(read_rows(out), labels)
+            joined_preds[row] = joined["pred"]
             result = evaluate(joined, "ntire2023")["overall"]
             runs[row].append({"seed": seed, "main": result["main"], "srcc": result["srcc"], "plcc": result["plcc"],
                               "distinct": int(len(np.unique(joined["pred"].round(4)))),
@@ -108,6 +120,9 @@ def main(argv=None):
                               else None})
             if seed == args.seeds[0]:
                 preds[row] = joined["pred"]
+        done.write_text(json.dumps({"rows": {row: runs[row][-1] for row in ROWS},
+                                    "preds": {row: [float(x) for x in joined_preds[row]] for row in ROWS}}) + "\n")
+        print(f"seed {seed}: " + "; ".join(f"{row} SRCC {runs[row][-1]['srcc']:.4f}" for row in ROWS), flush=True)
 
     classical = {}
     sh("python", Path(__file__).parent / "classical_baseline.py", "--train", data / "train/labels.txt",

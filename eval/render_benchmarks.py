@@ -319,11 +319,17 @@ RENDERERS = {"dtype_agreement": dtype_agreement, "gpu_tests": gpu_tests, "train_
              "serve_load": serve_load,
              "compile_agreement": compile_agreement, "score_fp8": score_fp8, "demo_graded_attempt": demo_graded_attempt,
              "demo_graded_fastvlm": lambda: demo_graded_attempt("demo_graded_fastvlm"),
+             "demo_graded_fastvlm448": lambda: demo_graded_attempt("demo_graded_fastvlm448"),
              "demo_fastvlm_unseen": lambda: demo_graded_attempt(splits={
                  "320x180, dead-leaves content never trained on": "demo_fastvlm_unseen_320",
                  "the same, re-encoded with HEVC": "demo_fastvlm_unseen_hevc",
                  "320x180, labels: each clip's own SSIM against its pristine clip": "demo_fastvlm_unseen_320_ssim",
                  "320x180, labels: each clip's own PSNR against its pristine clip": "demo_fastvlm_unseen_320_psnr"}),
+             "demo_fastvlm448_unseen": lambda: demo_graded_attempt(splits={
+                 "320x180, dead-leaves content never trained on": "demo_fastvlm448_unseen_320",
+                 "the same, re-encoded with HEVC": "demo_fastvlm448_unseen_hevc",
+                 "320x180, labels: each clip's own SSIM against its pristine clip": "demo_fastvlm448_unseen_320_ssim",
+                 "320x180, labels: each clip's own PSNR against its pristine clip": "demo_fastvlm448_unseen_320_psnr"}),
              "train_cost_split": lambda: train_cost("train_cost_split"),
              "readme_figures": readme_figures, "readme_serve": readme_serve,
              "score_compiled_emulate": score_compiled_emulate, "score_families": score_families,
