@@ -8,7 +8,10 @@
 #                                       test splits as session 11. Scores the test splits, checks them, exports.
 #   bash eval/gpu_session12.sh ablation  right after `demo`, on the same machine: issue 15's HIVE ablation, local-detail
 #                                       variant, 3 seeds, on the model `demo` trained (runs/demo_export), or on
-#                                       ABL_BASE (e.g. lmm_vqa/demo_model, the shipped one)
+#                                       ABL_BASE (e.g. lmm_vqa/demo_model, the shipped one). On an H100 the data took
+#                                       56 s and one seed's five trainings, two fusions and five scorings about 190 s,
+#                                       so three seeds need two calls on the same warm machine: each finished seed is
+#                                       kept (runs/ablation_local/seedN/results.json) and the second call goes on
 # Results land in $OUT; copy them into eval/results/ and run `python eval/render_benchmarks.py`.
 OUT=${OUT:-/tmp/out}; mkdir -p $OUT
 SECONDS=0  # bash counts the call's time from here
