@@ -90,8 +90,8 @@ def main(argv=None):
             saved = json.loads(done.read_text())
             for row in ROWS:
                 runs[row].append(saved["rows"][row])
-                if seed == args.seeds[0]:
-                    preds[row] = np.array(saved["preds"][row])
+            if seed == args.seeds[0]:
+                preds = {row: np.array(saved["preds"][row]) for row in ROWS}
             print(f"seed {seed}: finished earlier ({done}), not run again", flush=True)
             continue
         joined_preds = {}
@@ -118,8 +118,8 @@ def main(argv=None):
                               "distinct": int(len(np.unique(joined["pred"].round(4)))),
                               "gate_tanh": gate(run / folder) if TRAIN.get(folder, ("", "", ""))[2] == "dual"
                               else None})
-            if seed == args.seeds[0]:
-                preds[row] = joined["pred"]
+        if seed == args.seeds[0]:
+            preds = dict(joined_preds)
         done.write_text(json.dumps({"rows": {row: runs[row][-1] for row in ROWS},
                                     "preds": {row: [float(x) for x in joined_preds[row]] for row in ROWS}}) + "\n")
         print(f"seed {seed}: " + "; ".join(f"{row} SRCC {runs[row][-1]['srcc']:.4f}" for row in ROWS), flush=True)
