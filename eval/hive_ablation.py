@@ -5,19 +5,21 @@ reference (hand features + ridge) on the same split.
     python eval/hive_ablation.py --variant local --seeds 0 1 2 --base lmm_vqa/demo_model --work runs/abl_local
 
 Makes the graded benchmark's data if missing (`lmm-vqa synth --layout graded --variant V`, 1280x720, so that
-the local views are native-resolution crops), fine-tunes the five LoRA adapters per seed on the base,
-assembles the two fused models with `lmm-vqa hive`, scores the test split with every row and prints
-mean ± sd over the seeds of the challenge metric (NTIRE 2023 main score), SRCC, PLCC and the number of
-distinct predicted scores. Each finished seed's rows are kept in WORK/seedN/results.json and a rerun skips
-that seed, so a run cut short (a GPU call's time limit) continues where it stopped. Writes beside it: the dual encoder's gate over training (gate.png, from the
-training logs), histograms of the predictions, coarse against fused (hist.png), and
-eval/results/hive_ablation_<variant>.json.
+the local views are native-resolution crops), fine-tunes the five LoRA adapters per seed on the base (the
+keyframes decoded once, into WORK/frame_cache, for all of them), assembles the two fused models with `lmm-vqa
+hive`, scores the test split with every row and prints mean ± sd over the seeds of the challenge metric (NTIRE
+2023 main score), SRCC, PLCC and the number of distinct predicted scores. Each finished seed's rows are kept in
+WORK/seedN/results.json and a rerun skips that seed, so a run cut short (a GPU call's time limit) continues
+where it stopped. Writes beside it: the dual encoder's gate and the share of the global tokens its fusion adds,
+over training (gate.png, from the training logs), histograms of the predictions, coarse against fused
+(hist.png), and eval/results/hive_ablation_<variant>.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -66,6 +68,7 @@ def main(argv=None):
     p.add_argument("--size", default="1280x720")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes making the data")
     p.add_argument("--train", nargs="*", default=[], help="extra key=value for every training run")
     p.add_argument("--parallel", action="store_true", help="train a seed's five adapters at the same time")
     p.add_argument("--record", help="result file (default eval/results/hive_ablation_<variant>.json)")
@@ -74,7 +77,7 @@ def main(argv=None):
     work = Path(args.work or f"runs/ablation_{args.variant}")
     if not (data / "test/labels.txt").is_file():
         sh("lmm-vqa", "synth", data, "--layout", "graded", "--variant", args.variant, "--sources", args.sources,
-           "--size", args.size, "--seconds", "2", "--fps", "8")
+           "--size", args.size, "--seconds", "2", "--fps", "8", "--workers", args.workers)
     from lmm_vqa.data import load_labels
     from lmm_vqa.report import evaluate, join
     from lmm_vqa.results import read_rows
@@ -97,7 +100,7 @@ def main(argv=None):
         joined_preds = {}
         common = [f"model={args.base}", f"train_labels={data / 'train/labels.txt'}",
                   f"val_labels={data / 'val/labels.txt'}", f"epochs={args.epochs}", "frames=fps:2", "max_frames=4",
-                  f"seed={seed}", "overwrite=true", *args.train]
+                  f"seed={seed}", "overwrite=true", f"frame_cache={work / 'frame_cache'}", *args.train]
         commands = [["lmm-vqa", "train", config, *common, f"views={views}", f"encoder={encoder}",
                      f"output_dir={run / name}"] for name, (config, views, encoder) in TRAIN.items()]
         if args.parallel:
@@ -116,8 +119,7 @@ def main(argv=None):
             result = evaluate(joined, "ntire2023")["overall"]
             runs[row].append({"seed": seed, "main": result["main"], "srcc": result["srcc"], "plcc": result["plcc"],
                               "distinct": int(len(np.unique(joined["pred"].round(4)))),
-                              "gate_tanh": gate(run / folder) if TRAIN.get(folder, ("", "", ""))[2] == "dual"
-                              else None})
+                              **(fusion(run / folder) if TRAIN.get(folder, ("", "", ""))[2] == "dual" else {})})
         if seed == args.seeds[0]:
             preds = dict(joined_preds)
         done.write_text(json.dumps({"rows": {row: runs[row][-1] for row in ROWS},
@@ -154,36 +156,43 @@ def main(argv=None):
 
 
 def gate_plot(work: Path, seeds: list, path: Path) -> None:
-    """The dual encoder's gate, tanh(gate), over training, from each run's log."""
+    """The dual encoder's fusion over training, from each run's log: tanh(gate), and the share it adds to the
+    global view's tokens (||added|| / ||global||, the last batch before each log line)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 3), dpi=120)
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3), dpi=120)
     for seed in seeds:
         for name, (_, _, encoder) in TRAIN.items():
             log = work / f"seed{seed}" / name / "log.jsonl"
             if encoder != "dual" or not log.is_file():
                 continue
-            points = [json.loads(line) for line in log.read_text().splitlines()]
-            points = [(r["step"], r["gate_tanh"]) for r in points if "gate_tanh" in r]
-            if points:
-                ax.plot(*zip(*points), marker=".", label=f"{name}, seed {seed}")
-    ax.set_xlabel("step")
-    ax.set_ylabel("tanh(gate)")
-    ax.legend(fontsize=7)
+            rows = [json.loads(line) for line in log.read_text().splitlines()]
+            for ax, key in zip(axes, ("gate_tanh", "fusion_share")):
+                points = [(r["step"], r[key]) for r in rows if key in r]
+                if points:
+                    ax.plot(*zip(*points), marker=".", label=f"{name}, seed {seed}")
+    for ax, label in zip(axes, ("tanh(gate)", "||added|| / ||global tokens||")):
+        ax.set_xlabel("step")
+        ax.set_ylabel(label)
+    axes[0].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
 
 
-def gate(folder: Path) -> float:
-    """tanh of the dual encoder's learned fusion gate: how much of the local views gets in."""
+def fusion(folder: Path) -> dict:
+    """The dual encoder's learned fusion: tanh(gate), and the share of the global tokens it added in the last
+    logged training batch (how much of the local views gets in)."""
     from safetensors.torch import load_file
 
     weights = load_file(folder / "adapter_model.safetensors")
-    return round(float(next(v for k, v in weights.items() if k.endswith("hive_fusion.gate")).float().tanh()), 4)
+    gate = next(v for k, v in weights.items() if k.endswith("hive_fusion.gate"))
+    shares = [json.loads(line).get("fusion_share") for line in (folder / "log.jsonl").read_text().splitlines()]
+    shares = [x for x in shares if x is not None]
+    return {"gate_tanh": round(float(gate.float().tanh()), 4), "fusion_share": shares[-1] if shares else None}
 
 
 def histogram(preds: dict, path: Path) -> None:

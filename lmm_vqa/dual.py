@@ -6,9 +6,12 @@ before the language model.
   weights, so it costs no memory, and gets its own LoRA (`vision: lora`) and its own trained
   projector, so the two encoders part ways as they train.
 - Fusion (`model.model.hive_fusion`). Each frame's global-view tokens attend to that frame's
-  local-view tokens (cross-attention), and a tanh gate that starts at zero adds the result. An
-  untrained dual encoder is therefore exactly the global-view model, and the language model sees
-  as many image tokens per frame as with the global view alone.
+  local-view tokens (cross-attention), and the result is added through a tanh gate. The fusion's
+  output projection starts at zero (as LoRA's B matrix does), so an untrained dual encoder is exactly
+  the global-view model, and the language model sees as many image tokens per frame as with the
+  global view alone. The gate starts open (tanh(1) = 0.76), not at zero as in Flamingo: with a zero
+  gate no fusion weight gets a gradient until the gate has moved, and Adam moves a scalar by about one
+  learning rate per step, so in a short fine-tune the gate stayed at 0.004 (docs/benchmarks.md).
 
 Both hook into the model's own `get_image_features`, which in every family returns one feature
 tensor per image at the language model's width. So the family's layer choice, projector, anyres
@@ -47,7 +50,9 @@ class LocalGlobalFusion(nn.Module):
         self.norm_global, self.norm_local = nn.LayerNorm(dim), nn.LayerNorm(dim)
         self.q, self.k, self.v = (nn.Linear(dim, inner, bias=False) for _ in range(3))
         self.out = nn.Linear(inner, dim, bias=False)
-        self.gate = nn.Parameter(torch.zeros(()))  # tanh(0) = 0: training starts from the global view alone
+        nn.init.zeros_(self.out.weight)  # training starts from the global view alone, every weight with a gradient
+        self.gate = nn.Parameter(torch.ones(()))
+        self.share = None  # ||added|| / ||global tokens|| of the last training forward (a tensor): what gets in
 
     def forward(self, global_tokens: torch.Tensor, local_tokens: torch.Tensor) -> torch.Tensor:
         def heads(x):  # (F, T, inner) -> (F, H, T, inner / H)
@@ -56,7 +61,10 @@ class LocalGlobalFusion(nn.Module):
         local = self.norm_local(local_tokens)
         q, k, v = heads(self.q(self.norm_global(global_tokens))), heads(self.k(local)), heads(self.v(local))
         attended = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).flatten(2)  # (F, Tg, inner)
-        return global_tokens + self.gate.tanh() * self.out(attended)
+        added = self.gate.tanh() * self.out(attended)
+        if self.training:  # read by the training log
+            self.share = added.detach().float().norm() / global_tokens.detach().float().norm().clamp_min(1e-12)
+        return global_tokens + added
 
 
 def inner_model(model):

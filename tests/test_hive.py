@@ -162,10 +162,10 @@ def test_dual_encoder_starts_as_the_global_view_model_and_fuses_local_views(chec
     hive = Scorer(model, processor, ScorerConfig(views="dual", local_views="grid:2", encoder="dual"))
     assert hive.prompt_for(hive.prompt_images(frames[:1])).count("image") == plain.prompt_for(
         plain.prompt_images(frames[:1])).count("image"), "the prompt names the global view only"
-    assert np.abs(_probs(hive, frames) - _probs(plain, frames)).max() < 1e-6, "gate 0: the global-view model"
+    assert np.abs(_probs(hive, frames) - _probs(plain, frames)).max() < 1e-6, "output 0: the global-view model"
 
     with torch.no_grad():
-        dual.inner_model(model).hive_fusion.gate.fill_(1.0)
+        dual.inner_model(model).hive_fusion.out.reset_parameters()  # as if trained: the fusion adds something
     gated = _probs(hive, frames)
     # in log-probabilities: a tiny random model can sit at p(level) ~ 0.99, where probabilities barely move
     assert np.abs(np.log(gated) - np.log(_probs(plain, frames))).max() > 1e-2, "an open gate lets the local views in"
@@ -182,6 +182,7 @@ def test_fuse_views_batched_equals_frame_by_frame():
     fusion_module = dual.LocalGlobalFusion(32)
     with torch.no_grad():
         fusion_module.gate.fill_(0.7)
+        fusion_module.out.reset_parameters()
     glob = [torch.randn(5, 32) for _ in range(3)]
     local = [torch.randn(4, 32) for _ in range(6)]
     batched = dual.fuse_views(fusion_module, glob, local)
@@ -198,8 +199,10 @@ def test_dual_encoder_trains_two_encoders_and_its_folder_scores(tmp_path, checkp
                  "batch_size=4", "num_workers=0", "gradient_checkpointing=false", "max_frames=2", "lr=1e-2",
                  f"output_dir={out}"]) == 0
     weights = load_file(out / "adapter_model.safetensors")
-    gate = [v for k, v in weights.items() if k.endswith("hive_fusion.gate")]
-    assert len(gate) == 1 and gate[0].abs().item() > 1e-3, "the fusion trained and is saved in the adapter"
+    out_proj = [v for k, v in weights.items() if k.endswith("hive_fusion.out.weight")]
+    assert len(out_proj) == 1 and out_proj[0].abs().max().item() > 1e-4, "the fusion trained and is saved"
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines() if '"loss"' in line]
+    assert log and all(r["fusion_share"] > 0 for r in log), "from the first logged step the local views get in"
     q_global = [k for k in weights if ".vision_tower." in k and "hive_local" not in k and "q_proj.lora_B" in k]
     q_local = [k.replace("model.vision_tower", "model.hive_local.vision_tower") for k in q_global]
     assert q_global and all(k in weights for k in q_local)
@@ -241,7 +244,7 @@ def test_dual_encoder_trains_on_other_families(tmp_path, checkpoint, synth_vdpve
     assert any("hive_local" in k and "lora_A" in k for k in weights), "the local encoder's own LoRA"
     assert any(projector in k for k in weights) and any(k.endswith("hive_fusion.gate") for k in weights)
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines() if '"step"' in line]
-    assert all("gate_tanh" in r for r in log if "loss" in r), "the gate's value is logged as it trains"
+    assert all("gate_tanh" in r and "fusion_share" in r for r in log if "loss" in r), "the gate is logged"
     from lmm_vqa.checkpoints import load_scorer
 
     row = load_scorer(out, device="cpu").score_video(sorted((synth_vdpve / "test").glob("*.mp4"))[0])
