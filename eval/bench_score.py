@@ -472,6 +472,8 @@ def main(argv=None):
             continue
         try:
             rows[name] = run()
+            print(f"{name}: {rows[name].get('frames_s', float('nan')):.1f} frames/s"
+                  + (f", warm-up {rows[name]['warmup_s']:.1f} s" if "warmup_s" in rows[name] else ""), flush=True)
         except Exception as e:  # one failed row must not hide the others
             print(f"row {name!r} failed: {type(e).__name__}: {e}", file=sys.stderr)
     ceiling = rows.get("model only", {}).get("frames_s", float("nan"))

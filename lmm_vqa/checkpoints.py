@@ -331,7 +331,7 @@ def load_scorer(model: str | os.PathLike | None = None, device: str | None = Non
     """A Scorer for `model` (folder, hub id or `demo`; None: the bundled demo model; or a Checkpoint): the
     network, its processor and its scorer.json under `overrides` (ScorerConfig fields). A HIVE folder gives
     a HiveScorer. `dtype`: bf16 | fp16 | fp32 | fp8 (the language model's linear layers in float8, fp8.py).
-    `compile`: auto (off for now) | on | off, torch.compile of the language model. `preset`:
+    `compile`: auto (on on a GPU, off on the CPU) | on | off, torch.compile of the language model's layers. `preset`:
     score as a named preset (default: the checkpoint's own, found by its hub id; see `lmm-vqa models`)."""
     from transformers import AutoProcessor
 
@@ -350,7 +350,7 @@ def load_scorer(model: str | os.PathLike | None = None, device: str | None = Non
     net = load_model(ckpt, device, torch_dtype(dtype, device))
     if dtype == "fp8":
         fp8.quantize_language_model(net)
-    if compilation.resolve(compile):
+    if compilation.resolve(compile, device):
         compilation.compile_language_model(net)
     processor = AutoProcessor.from_pretrained(next(iter(ckpt.scorer_folders.values())) or ckpt.path)
     if ckpt.kind == "hive":

@@ -252,11 +252,11 @@ def test_compiled_scoring_agrees_with_eager(checkpoint, videos, tmp_path, monkey
     answers = [start_chat(s, videos["h264"], GenerationSettings(max_new_tokens=6)).ask("q") for s in (eager, compiled)]
     assert answers[0] == answers[1]  # explain runs the language model eagerly, and gives the same answer
 
-    def is_compiled(scorer):
-        return hasattr(scorer.model.model.language_model, "_eager_forward")  # its forward swapped for the compiled
+    from lmm_vqa.compilation import is_compiled, resolve
 
-    assert is_compiled(compiled) and not is_compiled(eager)
-    assert not is_compiled(load_scorer(checkpoint("llava"))), "compile is opt-in"
+    assert is_compiled(compiled.model) and not is_compiled(eager.model)
+    assert not is_compiled(load_scorer(checkpoint("llava"), device="cpu").model), "auto: off on the CPU"
+    assert resolve("auto", torch.device("cuda", 0)) and resolve(None, "cuda") and not resolve("auto", "cpu")
 
 
 def test_compiled_bf16_scores_round_as_eager(checkpoint, videos, tmp_path, monkeypatch):
