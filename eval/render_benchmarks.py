@@ -289,6 +289,53 @@ def demo_graded_attempt(prefix: str = "demo_graded_attempt", splits: dict | None
             + "\n\n" + "\n\n".join(notes))
 
 
+def compile_probe() -> str:
+    rec = load("compile_probe")
+    names = {"eager": "eager", "regional_dynamic": "each decoder layer, dynamic shapes (now the default)",
+             "regional_static": "each decoder layer, static shapes", "whole_static": "whole language model, static",
+             "whole_dynamic": "whole language model, dynamic (before)"}
+    rows = [[names[r["variant"]], f"{r['frames_s']:.1f}", f"{r['warmup_s']:.1f} s", r["graphs"],
+             f"{r['max_logprob_diff']:.4f}"] for r in rec["figures"]["rows"]]
+    return (provenance(rec) + "\n\n" + table(["compiled", "model-only frames/s", "warm-up (first batch)", "graphs",
+                                               "largest log-probability difference vs eager"], rows))
+
+
+def score_regional() -> str:
+    rec = load("score_regional")
+    rows = rec["figures"]["rows"]
+    eager = rows["end to end"]
+    out = []
+    for name, r in rows.items():
+        diff = (f"{r['max_score_diff_vs_eager']:.4f} / {r['mean_score_diff_vs_eager']:.4f}"
+                if "max_score_diff_vs_eager" in r else "-")
+        steady = f"{r['steady_frames_s']:.1f}" if "steady_frames_s" in r else "-"
+        warm = f"{r['warmup_s']:.1f} s" if "warmup_s" in r else "-"
+        ratio = f"{r['frames_s'] / eager['frames_s']:.2f}x" if name.startswith("end to end") else "-"
+        out.append([name, f"{r['frames_s']:.1f}", steady, ratio, warm, diff])
+    return (provenance(rec) + "\n\n"
+            + table(["row", "frames/s, whole run", "frames/s, steady", "vs eager", "warm-up",
+                     "score difference vs eager bf16, largest / mean (1-5)"], out))
+
+
+def hive_ablation(variant: str) -> str:
+    rec = load(f"hive_ablation_{variant}")
+    f = rec["figures"]
+
+    def ms(stat):
+        return f"{stat['mean']:.3f} ± {stat['sd']:.3f}"
+
+    rows = []
+    for r in f["rows"]:
+        shares = [x["fusion_share"] for x in r["runs"] if x.get("fusion_share") is not None]
+        rows.append([r["row"], ms(r["main"]), ms(r["srcc"]), ms(r["plcc"]), f"{r['distinct']['mean']:.0f}",
+                     f"{sum(shares) / len(shares):.2f}" if shares else "-"])
+    for name, r in f["classical"].items():
+        rows.append([f"classical: {name}", f"{r['main']:.3f}", f"{r['srcc']:.3f}", f"{r['plcc']:.3f}", "-", "-"])
+    return (provenance(rec) + f"\n\nSeeds {f['seeds']}, {f['epochs']} epochs, {f['sources']} sources; mean ± sd over "
+            "the seeds.\n\n" + table(["model", "NTIRE 2023 main", "SRCC", "PLCC", "distinct scores",
+                                       "fusion share (dual encoder)"], rows))
+
+
 def readme_figures() -> str:
     score, cost = load("score_throughput")["figures"]["rows"], load("train_cost")["figures"]
     scaling = load("score_scaling")["figures"]["rows"]["scaling"]
@@ -333,7 +380,9 @@ RENDERERS = {"dtype_agreement": dtype_agreement, "gpu_tests": gpu_tests, "train_
              "train_cost_split": lambda: train_cost("train_cost_split"),
              "readme_figures": readme_figures, "readme_serve": readme_serve,
              "score_compiled_emulate": score_compiled_emulate, "score_families": score_families,
-             "gpu_tests_fp8": lambda: gpu_tests("gpu_tests_fp8")}
+             "gpu_tests_fp8": lambda: gpu_tests("gpu_tests_fp8"), "compile_probe": compile_probe,
+             "score_regional": score_regional, "hive_ablation_local": lambda: hive_ablation("local"),
+             "hive_ablation_clustered": lambda: hive_ablation("clustered")}
 
 
 def render(text: str) -> str:
