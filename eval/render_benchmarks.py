@@ -25,12 +25,12 @@ def load(name: str) -> dict:
     return json.loads((RESULTS / f"{name}.json").read_text())
 
 
-def provenance(rec: dict) -> str:
+def provenance(rec: dict, name: str | None = None) -> str:
     m, v = rec["machine"], rec["versions"]
     where = f"{m['gpu']} x{m['gpus']}" if "gpu" in m else "CPU"
     libs = ", ".join(f"{k} {v[k]}" for k in ("torch", "transformers", "peft", "bitsandbytes", "decord", "torchao") if k in v)
     return (f"`{rec['command']}` at commit {rec['commit'][:7]}, {rec['date']}, on {where} "
-            f"({m['cpu_cores']} cores; {libs}); result: `eval/results/{rec['benchmark']}.json`.")
+            f"({m['cpu_cores']} cores; {libs}); result: `eval/results/{name or rec['benchmark']}.json`.")
 
 
 def table(header: list[str], rows: list[list]) -> str:
@@ -186,16 +186,18 @@ def serve_load() -> str:
 def compile_agreement() -> str:
     out, notes = [], []
     for name in ("compile_agreement", "compile_agreement_emulate", "compile_agreement_cuda",
-                 "compile_agreement_cuda_emulate", "fp8_agreement"):
+                 "compile_agreement_cuda_emulate", "fp8_agreement", "compile_agreement_regional"):
         rec = load(name)
         f = rec["figures"]
         against = {"compile": "compiled", "fp8": "fp8 (eager)", "fp8+compile": "fp8, compiled"}[f.get("against", "compile")]
-        if against == "compiled":
-            against += ", rounding as eager (now always)" if "emulate" in name else ", fp32 intermediates (before)"
+        if name == "compile_agreement_regional":
+            against = "compiled layer by layer, rounding as eager (now the default)"
+        elif against == "compiled":
+            against += ", whole model, rounding as eager" if "emulate" in name else ", fp32 intermediates (before)"
         mean = f"{f['mean_score_diff']:.4f}" if "mean_score_diff" in f else "-"
         out.append([f"{against} vs eager {f['dtype']}", f["device"], f["videos"], f"{f['max_score_diff']:.4f}", mean,
                     f"{f['score_sd']:.4f}"])
-        notes.append(provenance(rec))
+        notes.append(provenance(rec, name))
     return (table(["scoring", "device", "videos", "largest score difference", "mean difference",
                    "the scores' own sd"], out) + "\n\n" + "\n\n".join(notes))
 

@@ -73,9 +73,10 @@ def compile_language_model(model) -> None:
 
     os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache_dir()))
     layers = decoder_layers(model)
-    # With a KV cache each layer guards on its own cache entry, so the shared code holds one compiled entry a layer
+    # With a KV cache each layer guards on its own cache entry, so the shared code may hold one compiled entry a
+    # layer, times the adapters a HIVE model switches between: past the limit, Dynamo would run the rest eagerly
     for limit in ("cache_size_limit", "accumulated_cache_size_limit"):
-        setattr(torch._dynamo.config, limit, max(getattr(torch._dynamo.config, limit), 2 * len(layers)))
+        setattr(torch._dynamo.config, limit, max(getattr(torch._dynamo.config, limit), 8 * len(layers)))
     for layer in layers:
         layer.compile(dynamic=True, options=INDUCTOR_OPTIONS)
         layer._lmm_vqa_compiled = True

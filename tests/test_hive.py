@@ -111,6 +111,12 @@ def test_hive_trains_fits_and_scores_with_both_views_and_level_sets(tmp_path, ch
     assert main(["score", str(synth_vdpve / "test"), "--model", str(hive_dir), "--out", str(out), "--quiet"]) == 0
     rows = read_rows(out)
     assert len(rows) == 21 and all(r["status"] == "ok" for r in rows)
+    compiled = tmp_path / "hive_compiled.csv"  # the compiled layers switch adapters between the two parts
+    assert main(["score", str(synth_vdpve / "test"), "--model", str(hive_dir), "--out", str(compiled), "--quiet",
+                 "--compile", "on"]) == 0
+    for key in ("score", "score_coarse", "score_fine"):
+        np.testing.assert_allclose([float(r[key]) for r in read_rows(compiled)], [float(r[key]) for r in rows],
+                                   atol=1e-4)
     alone = {}
     for part in ("coarse", "fine"):  # each adapter scored on its own, as a plain fine-tuned folder
         csv = tmp_path / f"{part}.csv"
