@@ -38,6 +38,13 @@ def table(header: list[str], rows: list[list]) -> str:
     return "\n".join(lines + ["| " + " | ".join(str(c) for c in r) + " |" for r in rows])
 
 
+def score_diff(row: dict) -> str:
+    """A bench_score row's score difference against eager bf16, largest / mean, or "-" where it has none."""
+    if "max_score_diff_vs_eager" not in row:
+        return "-"
+    return f"{row['max_score_diff_vs_eager']:.4f} / {row['mean_score_diff_vs_eager']:.4f}"
+
+
 def dtype_agreement() -> str:
     rec = load("dtype_agreement")
     rows = [[r["family"], r["level_words"], f"{r['bf16_batch_max_diff']:.4f}", f"{r['fp32_batch_max_diff']:.1e}",
@@ -205,10 +212,9 @@ def compile_agreement() -> str:
 def score_compiled_emulate() -> str:
     rec = load("score_compiled_emulate")
     rows = rec["figures"]["rows"]
-    eager, comp = rows["end to end"], rows["end to end, compiled"]
+    eager = rows["end to end"]
     out = [[name, f"{r['frames_s']:.1f}", f"{r['frames_s'] / eager['frames_s']:.2f}x", f"{r['warmup_s']:.0f} s",
-            f"{r['max_score_diff_vs_eager']:.4f} / {r['mean_score_diff_vs_eager']:.4f}" if r is comp else "-"]
-           for name, r in rows.items()]
+            score_diff(r)] for name, r in rows.items()]
     return (provenance(rec) + "\n\n"
             + table(["row", "frames/s", "vs eager", "warm-up", "score difference vs eager, largest / mean (1-5)"], out))
 
@@ -228,8 +234,7 @@ def score_families() -> str:
         ceiling = rows["model only"]
         tokens = next(r["tokens_per_prompt"] for r in rows.values() if "tokens_per_prompt" in r)
         for name, r in rows.items():
-            diff = (f"{r['max_score_diff_vs_eager']:.4f} / {r['mean_score_diff_vs_eager']:.4f}"
-                    if "max_score_diff_vs_eager" in r else "-")
+            diff = score_diff(r)
             warm = f"{r['warmup_s']:.0f} s" if "warmup_s" in r else "-"
             extra = f" (batch {r['batch']} prompts)" if name == "model only" else ""
             out.append([label, tokens, name + extra, f"{r['frames_s']:.1f}",
@@ -261,12 +266,10 @@ def score_fp8() -> str:
     eager = rows["end to end"]["frames_s"]
     out = []
     for name, r in rows.items():
-        diff = (f"{r['max_score_diff_vs_eager']:.4f} / {r['mean_score_diff_vs_eager']:.4f}"
-                if "max_score_diff_vs_eager" in r else "-")
         warm = f"{r['warmup_s']:.0f} s" if "warmup_s" in r else "-"
         mem = f"{r['mem_gib']:.1f}" if "mem_gib" in r else "-"
         out.append([name, f"{r['frames_s']:.1f}", f"{100 * r['frames_s'] / ceiling:.0f}%",
-                    f"{r['frames_s'] / eager:.2f}x", diff, warm, mem])
+                    f"{r['frames_s'] / eager:.2f}x", score_diff(r), warm, mem])
     setup = fig["setup"]
     return (provenance(rec) + "\n\n"
             + f"{setup['videos']} real H.264 1280x720 10 s videos, `fps:1` keyframes, {setup['tokens_per_prompt']} "
@@ -308,12 +311,10 @@ def score_regional() -> str:
     eager = rows["end to end"]
     out = []
     for name, r in rows.items():
-        diff = (f"{r['max_score_diff_vs_eager']:.4f} / {r['mean_score_diff_vs_eager']:.4f}"
-                if "max_score_diff_vs_eager" in r else "-")
         steady = f"{r['steady_frames_s']:.1f}" if "steady_frames_s" in r else "-"
         warm = f"{r['warmup_s']:.1f} s" if "warmup_s" in r else "-"
         ratio = f"{r['frames_s'] / eager['frames_s']:.2f}x" if name.startswith("end to end") else "-"
-        out.append([name, f"{r['frames_s']:.1f}", steady, ratio, warm, diff])
+        out.append([name, f"{r['frames_s']:.1f}", steady, ratio, warm, score_diff(r)])
     return (provenance(rec) + "\n\n"
             + table(["row", "frames/s, whole run", "frames/s, steady", "vs eager", "warm-up",
                      "score difference vs eager bf16, largest / mean (1-5)"], out))
