@@ -238,6 +238,15 @@ def test_group_normalise_scales_the_std_with_the_mos():
     assert not np.allclose(wide[:3], wide[3:])
 
 
+def test_val_every_skips_validations_but_always_validates_the_end(tmp_path, checkpoint, synth_vdpve):
+    out = _train(tmp_path, checkpoint, synth_vdpve, "run", "epochs=3", "val_every=2", "val_limit=8")
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in log if "val_metric" in r] == [1, 2]  # the second epoch, and the last
+    assert (out / "scorer.json").exists() and len(list((out / "checkpoints").glob("step_*"))) == 2
+    with pytest.raises(ValueError, match="val_every"):
+        load_config(recipe.TrainConfig, CONFIGS[0], ["val_every=0"])
+
+
 def test_training_scores_a_video_as_scoring_does(checkpoint, synth_vdpve):
     """frames_per_sample: all. The score the training losses see for a video, from the training data path
     (collate, prompt re-run without a cache), is the score `lmm-vqa score` gives it."""
@@ -251,6 +260,12 @@ def test_training_scores_a_video_as_scoring_does(checkpoint, synth_vdpve):
     samples = recipe.VideoSamples(paths, Sampling.parse("uniform:3", 3), "all", seed=0)
     inputs, owner, _ = recipe.Collate(scorer.processor, scorer.config)([samples[0], samples[1]])
     assert len(owner) == 6  # three keyframes per video
+    # the GPU's route (preprocess: auto): uint8 frames from the workers, the processor run on the training device
+    raw, raw_owner, _ = recipe.Collate(scorer.processor, scorer.config, raw=True)([samples[0], samples[1]])
+    assert raw[1][0].dtype == torch.uint8 and raw_owner.tolist() == owner.tolist()
+    finished = recipe.Collate(scorer.processor, scorer.config, raw=True).finish(raw, torch.device("cpu"), torch.float32)
+    assert finished.keys() == inputs.keys() and torch.equal(finished["input_ids"], inputs["input_ids"])
+    torch.testing.assert_close(finished["pixel_values"], inputs["pixel_values"], atol=1e-5, rtol=0)
     with torch.no_grad():
         row_logp = level_word_logprobs(scorer.model, inputs, scorer.level_ids, scorer.mrope, use_cache=False)
     member = torch.nn.functional.one_hot(owner, 2).T.float()

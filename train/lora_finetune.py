@@ -30,7 +30,7 @@ from lmm_vqa.backbones import family_of
 from lmm_vqa.checkpoints import describe, load_model, torch_dtype
 from lmm_vqa.configs import load_config, save_config
 from lmm_vqa.dual import FUSION, LocalGlobalFusion, attach_dual_encoder, inner_model
-from lmm_vqa.scoring import (SCORER_FILE, Scorer, ScorerConfig, inputs_to, level_word_logprobs,
+from lmm_vqa.scoring import (SCORER_FILE, Scorer, ScorerConfig, chw_tensors, inputs_to, level_word_logprobs,
                              images_per_prompt, processor_inputs, prompt_placeholders, render_prompt,
                              resolve_level_tokens, view_geometry)
 from lmm_vqa.video import Sampling, load_frames
@@ -94,10 +94,14 @@ class TrainConfig:
     max_grad_norm: float = 1.0
     seed: int = 0
     num_workers: int = 4  # decoding + preprocessing processes
+    preprocess: str = "auto"  # where the images are resized and normalised: auto (on the GPU when training on one,
+    #                           as scoring does: the workers hand over uint8 frames) | workers (in the loader's
+    #                           processes, on the CPU: the only choice there)
     log_every: int = 10  # steps
     save_every: int = 0  # steps between resumable checkpoints; 0: only at the end of each epoch
     keep_checkpoints: int = 2
     eval_batch_size: int = 16
+    val_every: int = 1  # epochs between validations; the last epoch is always validated
     val_limit: int = 0  # validate on at most this many videos, one fixed random sample of the validation set
     #                     drawn once (0: all); for a large validation set and short epochs
     frame_cache: str | None = None  # a folder for the training videos' decoded keyframes: filled once before the
@@ -112,12 +116,15 @@ class TrainConfig:
         choices = {"layout": ("auto", "vdpve", "cvqad", "qalign", "generic"), "mixed_precision": ("no", "bf16", "fp16"),
                    "language": ("lora", "full", "frozen"), "vision": ("frozen", "lora", "full"),
                    "mode": ("frame", "clip"), "frames_per_sample": ("random", "all"),
-                   "labels": ("hard", "gaussian", "two_nearest"), "quantization": (0, 4, 8)}
+                   "labels": ("hard", "gaussian", "two_nearest"), "quantization": (0, 4, 8),
+                   "preprocess": ("auto", "workers")}
         for key, allowed in choices.items():
             if getattr(self, key) not in allowed:
                 raise ValueError(f"{key} must be one of {allowed}, got {getattr(self, key)!r}")
         if not self.train_labels or not self.model:
             raise ValueError("train_labels and model must be set (in the config or as key=value)")
+        if self.val_every < 1:
+            raise ValueError(f"val_every must be at least 1 (epochs), got {self.val_every}")
         if self.mos_range is not None and len(self.mos_range) != 2:
             raise ValueError(f"mos_range must be [low, high], got {self.mos_range}")
         lv.LevelSet.from_json(self.levels)
@@ -202,10 +209,12 @@ class VideoSamples(torch.utils.data.Dataset):
 
 
 class Collate:
-    """Runs in the loader's worker processes: prompts + images -> model inputs."""
+    """Runs in the loader's worker processes: prompts + images -> model inputs. With `raw`, the images stay uint8
+    and the processor runs later, in `Collate.finish` on the training device (as scoring does on a GPU): the
+    workers then hand over a quarter of the bytes of float32 pixels at the frames' own size, not the encoder's."""
 
-    def __init__(self, processor, scorer_cfg: ScorerConfig):
-        self.processor, self.cfg = processor, scorer_cfg
+    def __init__(self, processor, scorer_cfg: ScorerConfig, raw: bool = False):
+        self.processor, self.cfg, self.raw = processor, scorer_cfg, raw
         self.size_px, self.fill = view_geometry(processor, scorer_cfg)
 
     def __call__(self, items):
@@ -216,8 +225,18 @@ class Collate:
                 images += imgs
                 owner.append(b)
             index.append(i)
-        inputs = processor_inputs(self.processor, self.cfg, texts, images)
+        if self.raw:
+            inputs = (texts, [torch.from_numpy(np.ascontiguousarray(im)) for im in images])
+        else:
+            inputs = processor_inputs(self.processor, self.cfg, texts, images)
         return inputs, torch.tensor(owner), torch.tensor(index)
+
+    def finish(self, inputs, device, dtype) -> dict:
+        """A batch from the loader -> model inputs on `device`."""
+        if self.raw:
+            texts, images = inputs
+            inputs = processor_inputs(self.processor, self.cfg, texts, chw_tensors(images, device), device=device)
+        return inputs_to(inputs, device, dtype)
 
 
 def _discard(item) -> None:
@@ -533,6 +552,7 @@ def main(argv=None) -> dict:
     bar = tqdm(total=total_steps, initial=progress["step"], desc="train", disable=not accelerator.is_main_process)
     running, started = [], time.perf_counter()
     timer = StepTimer(device) if cfg.time_steps else None
+    collate = Collate(processor, scorer_cfg, raw=cfg.preprocess == "auto" and device.type == "cuda")
 
     def checkpoint():
         folder = out / "checkpoints" / f"step_{progress['step']}"
@@ -560,7 +580,7 @@ def main(argv=None) -> dict:
         epoch_plan = epoch_plan[:len(epoch_plan) - len(epoch_plan) % cfg.grad_accum]  # whole optimizer steps only
         loader = torch.utils.data.DataLoader(dataset, batch_sampler=epoch_plan[progress["batch"]:],
                                              num_workers=min(cfg.num_workers, os.cpu_count() or 1),
-                                             collate_fn=Collate(processor, scorer_cfg),
+                                             collate_fn=collate, pin_memory=collate.raw,
                                              # its own generator: making the iterator must not draw from the
                                              # global RNG that dropout uses, or a resumed run would diverge
                                              generator=torch.Generator().manual_seed(cfg.seed + epoch))
@@ -568,7 +588,7 @@ def main(argv=None) -> dict:
         for inputs, owner, index in loader:
             if timer:
                 timer.mark("data")  # waiting on the loader since the last step ended
-            inputs = inputs_to(inputs, device, dtype)
+            inputs = collate.finish(inputs, device, dtype)
             owner, rows = owner.to(device), index.cpu()
             with accelerator.accumulate(model):
                 row_logp = level_word_logprobs(model, inputs, level_ids, mrope, use_cache=False)  # (R, L)
@@ -623,6 +643,9 @@ def main(argv=None) -> dict:
 
         # --- validation at the end of each epoch and of training: the best becomes the output scorer
         result = {"step": progress["step"], "epoch": epoch}
+        if val is not None and (epoch + 1) % cfg.val_every and progress["step"] < total_steps:
+            checkpoint()  # not a validation epoch
+            continue
         if val is not None and accelerator.is_main_process:
             result |= {f"val_{k}": v for k, v in validate(Scorer(unwrapped, processor, scorer_cfg), val, metric,
                                                            cfg).items()}
