@@ -259,6 +259,22 @@ def test_compiled_scoring_agrees_with_eager(checkpoint, videos, tmp_path, monkey
     assert resolve("auto", torch.device("cuda", 0)) and resolve(None, "cuda") and not resolve("auto", "cpu")
 
 
+@pytest.mark.parametrize("family", ["mplug_owl2", "qwen2_vl", "fast_vlm"])
+def test_compiled_scoring_agrees_with_eager_in_other_families(family, checkpoint, videos, tmp_path, monkeypatch):
+    """Layer-by-layer compile in the other families' language models: mPLUG-Owl2's modality-adaptive layers,
+    Qwen2-VL's 3D rotary positions, FastVLM's Qwen2. Every layer compiles and the scores stay eager's."""
+    from lmm_vqa.compilation import decoder_layers
+
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))
+    paths = [videos[k] for k in ("h264", "portrait")]
+    scorers = [load_scorer(checkpoint(family), frames="fps:5", max_frames=2, device="cpu", compile=c)
+               for c in ("off", "on")]
+    layers = decoder_layers(scorers[1].model)
+    assert len(layers) > 1 and all(getattr(layer, "_lmm_vqa_compiled", False) for layer in layers)
+    scores = [[r["score"] for r in s.score_paths(paths, batch_size=2)] for s in scorers]
+    np.testing.assert_allclose(scores[1], scores[0], atol=1e-4)
+
+
 def test_compiled_bf16_scores_round_as_eager(checkpoint, videos, tmp_path, monkeypatch):
     """In bf16, the compiled language model rounds its fused kernels' intermediates where eager rounds each op
     (Inductor's emulate_precision_casts): on this CPU the scores come out equal to eager's; without that option
