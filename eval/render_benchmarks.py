@@ -370,6 +370,7 @@ RENDERERS = {"dtype_agreement": dtype_agreement, "gpu_tests": gpu_tests, "train_
              "compile_agreement": compile_agreement, "score_fp8": score_fp8, "demo_graded_attempt": demo_graded_attempt,
              "demo_graded_fastvlm": lambda: demo_graded_attempt("demo_graded_fastvlm"),
              "demo_graded_fastvlm448": lambda: demo_graded_attempt("demo_graded_fastvlm448"),
+             "demo_graded_s14": lambda: demo_graded_attempt("demo_graded_s14"),
              "demo_fastvlm_unseen": lambda: demo_graded_attempt(splits={
                  "320x180, dead-leaves content never trained on": "demo_fastvlm_unseen_320",
                  "the same, re-encoded with HEVC": "demo_fastvlm_unseen_hevc",
