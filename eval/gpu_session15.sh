@@ -30,7 +30,7 @@ if [ "$1" = speed ]; then
     --record $OUT/score_fp8_b64.json 2>&1 | grep -v Warning | tail -n 8
   echo "fp8 batch 64 ended at $SECONDS s"
   rm -rf /tmp/bench/llava_7b_random
-  timeout $(left 10) $B --family mplug_owl2 --mode frame --videos 96 --batch-size 64 --work /tmp/bench_mplug \
+  timeout $(left 10) $B --family mplug_owl2 --mode frame --videos 96 --batch-size 64 \
     --rows e2e e2e_compiled e2e_fp8_compiled --record $OUT/score_mplug_compiled.json 2>&1 | grep -v Warning | tail -n 8
   echo "mplug ended at $SECONDS s"
 fi
