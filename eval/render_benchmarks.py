@@ -193,11 +193,12 @@ def serve_load() -> str:
 def compile_agreement() -> str:
     out, notes = [], []
     for name in ("compile_agreement", "compile_agreement_emulate", "compile_agreement_cuda",
-                 "compile_agreement_cuda_emulate", "fp8_agreement", "compile_agreement_regional"):
+                 "compile_agreement_cuda_emulate", "fp8_agreement", "compile_agreement_regional",
+                 "compile_agreement_regional_cuda"):
         rec = load(name)
         f = rec["figures"]
         against = {"compile": "compiled", "fp8": "fp8 (eager)", "fp8+compile": "fp8, compiled"}[f.get("against", "compile")]
-        if name == "compile_agreement_regional":
+        if name.startswith("compile_agreement_regional"):
             against = "compiled layer by layer, rounding as eager (now the default)"
         elif against == "compiled":
             against += ", whole model, rounding as eager" if "emulate" in name else ", fp32 intermediates (before)"
@@ -305,17 +306,17 @@ def compile_probe() -> str:
                                                "largest log-probability difference vs eager"], rows))
 
 
-def score_regional() -> str:
-    rec = load("score_regional")
+def score_regional(name: str = "score_regional") -> str:
+    rec = load(name)
     rows = rec["figures"]["rows"]
-    eager = rows["end to end"]
+    eager = rows.get("end to end")
     out = []
-    for name, r in rows.items():
+    for row, r in rows.items():
         steady = f"{r['steady_frames_s']:.1f}" if "steady_frames_s" in r else "-"
         warm = f"{r['warmup_s']:.1f} s" if "warmup_s" in r else "-"
-        ratio = f"{r['frames_s'] / eager['frames_s']:.2f}x" if name.startswith("end to end") else "-"
-        out.append([name, f"{r['frames_s']:.1f}", steady, ratio, warm, score_diff(r)])
-    return (provenance(rec) + "\n\n"
+        ratio = f"{r['frames_s'] / eager['frames_s']:.2f}x" if eager and row.startswith("end to end") else "-"
+        out.append([row, f"{r['frames_s']:.1f}", steady, ratio, warm, score_diff(r)])
+    return (provenance(rec, name) + "\n\n"
             + table(["row", "frames/s, whole run", "frames/s, steady", "vs eager", "warm-up",
                      "score difference vs eager bf16, largest / mean (1-5)"], out))
 
@@ -385,7 +386,10 @@ RENDERERS = {"dtype_agreement": dtype_agreement, "gpu_tests": gpu_tests, "train_
              "readme_figures": readme_figures, "readme_serve": readme_serve,
              "score_compiled_emulate": score_compiled_emulate, "score_families": score_families,
              "gpu_tests_fp8": lambda: gpu_tests("gpu_tests_fp8"), "compile_probe": compile_probe,
-             "score_regional": score_regional, "hive_ablation_local": lambda: hive_ablation("local"),
+             "score_regional": score_regional,
+             "score_llava_120": lambda: score_regional("score_llava_120"),
+             "score_fp8_b64": lambda: score_regional("score_fp8_b64"),
+             "score_mplug_compiled": lambda: score_regional("score_mplug_compiled"), "hive_ablation_local": lambda: hive_ablation("local"),
              "hive_ablation_clustered": lambda: hive_ablation("clustered")}
 
 
