@@ -56,11 +56,11 @@ PY
   EPOCHS=$(python3 -c "
 import sys
 n = sum(1 for f in '$TRAIN'.strip('[]').split(',') for _ in open(f))
-budget = $LIMIT - ${RESERVE:-90} - $SECONDS - 25 - ${CACHE_S:-40}  # loading the model; filling the frame cache
+budget = $LIMIT - ${RESERVE:-120} - $SECONDS - 25 - ${CACHE_S:-40}  # loading the model; filling the frame cache
 epoch_s = n // 128 * ${STEP_MS:-170} / 1000 + 6.5 / 2  # a validation (400 videos) every second epoch
 print(n, 'training videos', file=sys.stderr); print(max(2, int(budget / epoch_s)))")
   echo "training $EPOCHS epochs"
-  timeout $(left ${RESERVE:-90}) python3 -m lmm_vqa.cli train train/configs/demo_model.yaml frame_cache=data/frame_cache \
+  timeout $(left ${RESERVE:-120}) python3 -m lmm_vqa.cli train train/configs/demo_model.yaml frame_cache=data/frame_cache \
     batch_size=128 log_every=10 model=${FROM:-lmm_vqa/demo_model} output_dir=runs/demo_model train_labels=$TRAIN \
     epochs=$EPOCHS lr=${LR:-5e-4} val_limit=400 val_every=2 > $OUT/train.log 2>&1
   echo "training ended at $SECONDS s"
@@ -68,9 +68,14 @@ print(n, 'training videos', file=sys.stderr); print(max(2, int(budget / epoch_s)
   for d in g224 g448; do
     python3 -m lmm_vqa.cli score data/$d/test --model runs/demo_model --out runs/pred_$d.csv --quiet --batch-size 256 --workers 14
     python3 eval/graded_check.py runs/pred_$d.csv --labels data/$d/test/labels.txt --record $OUT/demo_graded_$d.json
+    cp data/$d/test/labels.txt runs/labels_$d.txt
   done
   python3 eval/export_demo_model.py runs/demo_model runs/demo_export
+  for d in g224 g448; do  # the shipped model on the same clips, so that both can be checked on any subset at home
+    python3 -m lmm_vqa.cli score data/$d/test --out runs/pred_shipped_$d.csv --quiet --batch-size 256 --workers 14
+  done
   mv $OUT/train.log runs/  # the device returns only a few files: the model, the log and the predictions as one archive
-  tar -czf $OUT/demo.tgz -C runs demo_export train.log pred_g224.csv pred_g448.csv
+  tar -czf $OUT/demo.tgz -C runs demo_export train.log pred_g224.csv pred_g448.csv pred_shipped_g224.csv \
+    pred_shipped_g448.csv labels_g224.txt labels_g448.txt
   echo "done at $SECONDS s"
 fi
