@@ -1,9 +1,10 @@
 """Training's keyframe cache: decoded once, read back the same, invalidated when the video changes."""
 
 import numpy as np
+import pytest
 
 from lmm_vqa.video import Sampling
-from train.lora_finetune import VideoSamples, fill_frame_cache
+from train.lora_finetune import TrainConfig, VideoSamples, fill_frame_cache
 
 
 def test_frame_cache_matches_decoding_and_follows_the_file(videos, tmp_path):
@@ -28,3 +29,23 @@ def test_frame_cache_matches_decoding_and_follows_the_file(videos, tmp_path):
     first = moved.cache_file(0)
     copy.write_bytes(data + b"\0")
     assert moved.cache_file(0) not in (first, before)
+
+
+def test_hflip_mirrors_a_share_of_the_samples_the_same_way_on_every_run(videos, tmp_path):
+    paths = [str(videos["h264"])] * 40
+    sampling = Sampling.parse("fps:2", 4)
+    plain = VideoSamples(paths, sampling, "random", seed=3, cache=tmp_path / "cache")
+    flipped = VideoSamples(paths, sampling, "random", seed=3, cache=tmp_path / "cache", hflip=0.5)
+    mirrored = []
+    for epoch in (0, 1):
+        plain.epoch = flipped.epoch = epoch
+        for i in range(len(paths)):
+            a, b = plain[i][0], flipped[i][0]
+            assert a.shape == b.shape and b.flags["C_CONTIGUOUS"]
+            same = np.array_equal(a, b)
+            assert same or np.array_equal(a[:, :, ::-1], b)  # the same keyframe as without hflip, mirrored or not
+            mirrored.append(not same)
+            np.testing.assert_array_equal(flipped[i][0], b)  # asked again (a resumed run): the same answer
+    assert 25 < sum(mirrored) < 55  # about half of the 80 samples
+    with pytest.raises(ValueError, match="hflip"):
+        TrainConfig(model="m", train_labels="l", hflip=1.5)

@@ -65,6 +65,8 @@ class TrainConfig:
     frames: str = ScorerConfig.frames  # keyframe sampling, as for scoring
     max_frames: int = ScorerConfig.max_frames
     frames_per_sample: str = "random"  # frame mode: "random" keyframe per step | "all" (each keyframe, scores pooled)
+    hflip: float = 0.0  # mirror a sample's frames left to right with this probability: more content from the same
+    #                     videos, and quality does not change with it (as with VQA datasets' own labels)
     prompt: str | None = ScorerConfig.prompt  # prompts/ name or file; None: score_frame / score_clip
     levels: dict = field(default_factory=lv.DEFAULT_LEVELS.to_json)  # {word: value}, worst to best (as ScorerConfig)
     views: str = ScorerConfig.views  # frame | global | local | dual (HIVE: global + native-resolution local views)
@@ -123,6 +125,8 @@ class TrainConfig:
                 raise ValueError(f"{key} must be one of {allowed}, got {getattr(self, key)!r}")
         if not self.train_labels or not self.model:
             raise ValueError("train_labels and model must be set (in the config or as key=value)")
+        if not 0 <= self.hflip <= 1:
+            raise ValueError(f"hflip is a probability (0 to 1), got {self.hflip}")
         if self.val_every < 1:
             raise ValueError(f"val_every must be at least 1 (epochs), got {self.val_every}")
         if self.mos_range is not None and len(self.mos_range) != 2:
@@ -166,12 +170,14 @@ def normalise_in_groups(mos: np.ndarray, std: np.ndarray, groups: list[str]) -> 
 
 
 class VideoSamples(torch.utils.data.Dataset):
-    """Item i -> (keyframes of video i, i). Which keyframe a step sees depends only on
-    (seed, epoch, i), so a resumed run sees exactly what an uninterrupted one would. With a `cache` folder
-    the keyframes are decoded once and read back from there afterwards."""
+    """Item i -> (keyframes of video i, i). Which keyframe a step sees, and whether it is mirrored (`hflip`: the
+    probability), depends only on (seed, epoch, i), so a resumed run sees exactly what an uninterrupted one would.
+    With a `cache` folder the keyframes are decoded once and read back from there afterwards."""
 
-    def __init__(self, paths: list[str], sampling: Sampling, pick: str, seed: int, cache: str | None = None):
+    def __init__(self, paths: list[str], sampling: Sampling, pick: str, seed: int, cache: str | None = None,
+                 hflip: float = 0.0):
         self.paths, self.sampling, self.pick, self.seed, self.epoch = paths, sampling, pick, seed, 0
+        self.hflip = hflip
         self.cache = Path(cache) if cache else None
         if self.cache:
             self.cache.mkdir(parents=True, exist_ok=True)
@@ -203,8 +209,11 @@ class VideoSamples(torch.utils.data.Dataset):
 
     def __getitem__(self, i):
         frames = self.keyframes(i)
+        rng = np.random.default_rng([self.seed, self.epoch, i])
         if self.pick == "random":
-            frames = frames[np.random.default_rng([self.seed, self.epoch, i]).integers(len(frames))][None]
+            frames = frames[rng.integers(len(frames))][None]
+        if self.hflip and rng.uniform() < self.hflip:
+            frames = np.ascontiguousarray(frames[:, :, ::-1])  # (T, H, W, 3): W reversed
         return frames, i
 
 
@@ -539,7 +548,7 @@ def main(argv=None) -> dict:
 
     dataset = VideoSamples(list(train["path"]), Sampling.parse(cfg.frames, cfg.max_frames),
                            "random" if cfg.mode == "frame" and cfg.frames_per_sample == "random" else "all", cfg.seed,
-                           cfg.frame_cache)
+                           cfg.frame_cache, hflip=cfg.hflip)
     if cfg.frame_cache:
         fill_frame_cache(dataset, cfg.num_workers, rank, world, disable=not accelerator.is_main_process)
         accelerator.wait_for_everyone()
