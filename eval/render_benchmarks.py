@@ -295,7 +295,7 @@ def demo_graded_attempt(prefix: str = "demo_graded_attempt", splits: dict | None
             + "\n\n" + "\n\n".join(notes))
 
 
-def demo_compare(checks: dict) -> str:
+def demo_compare(checks: dict, after: str = "session 15", before: str = "session 12") -> str:
     """Two models' graded checks side by side: `checks` maps a row's label to (before, after) result files."""
     out, notes = [], []
     for label, names in checks.items():
@@ -305,8 +305,8 @@ def demo_compare(checks: dict) -> str:
             row += [f"{f['srcc']:.3f}", f"{100 * f['pristine_first']:.1f}%"]
             notes.append(provenance(load(name), name))
         out.append([row[0], f["n"]] + row[1:])
-    return (table(["check", "videos", "shipped: SRCC", "shipped: pristine first", "session 15: SRCC",
-                   "session 15: pristine first"], out) + "\n\n" + "\n\n".join(notes))
+    return (table(["check", "videos", f"{before}: SRCC", f"{before}: pristine first", f"{after}: SRCC",
+                   f"{after}: pristine first"], out) + "\n\n" + "\n\n".join(notes))
 
 
 DEMO_S15 = {"224x128 test split (GPU)": ("demo_s15_shipped_g224", "demo_s15_g224"),
@@ -316,6 +316,14 @@ DEMO_S15 = {"224x128 test split (GPU)": ("demo_s15_shipped_g224", "demo_s15_g224
             "the same, re-encoded with HEVC": ("demo_s15_shipped_unseen_hevc", "demo_s15_unseen_hevc"),
             "320x180, labels: each clip's SSIM": ("demo_s15_shipped_unseen_320_ssim", "demo_s15_unseen_320_ssim"),
             "320x180, labels: each clip's PSNR": ("demo_s15_shipped_unseen_320_psnr", "demo_s15_unseen_320_psnr")}
+
+DEMO_S15CPU = {"224x128 test split": ("demo_s15cpu_shipped_g224", "demo_s15cpu_g224"),
+               "224x128 test split, dead-leaves sources only": ("demo_s15cpu_shipped_g224_dl", "demo_s15cpu_g224_dl"),
+               "448x256 test split": ("demo_s15_shipped_g448", "demo_s15cpu_g448"),
+               "unseen 320x180 (seed 7)": ("demo_s15_shipped_unseen_320", "demo_s15cpu_unseen_320"),
+               "the same, re-encoded with HEVC": ("demo_s15_shipped_unseen_hevc", "demo_s15cpu_unseen_hevc"),
+               "320x180, labels: each clip's SSIM": ("demo_s15_shipped_unseen_320_ssim", "demo_s15cpu_unseen_320_ssim"),
+               "320x180, labels: each clip's PSNR": ("demo_s15_shipped_unseen_320_psnr", "demo_s15cpu_unseen_320_psnr")}
 
 
 def compile_probe() -> str:
@@ -395,7 +403,8 @@ RENDERERS = {"dtype_agreement": dtype_agreement, "gpu_tests": gpu_tests, "train_
              "demo_graded_fastvlm": lambda: demo_graded_attempt("demo_graded_fastvlm"),
              "demo_graded_fastvlm448": lambda: demo_graded_attempt("demo_graded_fastvlm448"),
              "demo_graded_s14": lambda: demo_graded_attempt("demo_graded_s14"),
-             "demo_s15": lambda: demo_compare(DEMO_S15),
+             "demo_s15": lambda: demo_compare(DEMO_S15, "session 15, 224 only"),
+             "demo_s15cpu": lambda: demo_compare(DEMO_S15CPU, "session 15, shipped"),
              "demo_fastvlm_unseen": lambda: demo_graded_attempt(splits={
                  "320x180, dead-leaves content never trained on": "demo_fastvlm_unseen_320",
                  "the same, re-encoded with HEVC": "demo_fastvlm_unseen_hevc",
