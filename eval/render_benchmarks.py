@@ -299,31 +299,31 @@ def demo_compare(checks: dict, after: str = "session 15", before: str = "session
     """Two models' graded checks side by side: `checks` maps a row's label to (before, after) result files."""
     out, notes = [], []
     for label, names in checks.items():
-        row = [label]
-        for name in names:
-            f = load(name)["figures"]
+        recs = [load(name) for name in names]
+        row = [label, recs[0]["figures"]["n"]]
+        for name, rec in zip(names, recs):
+            f = rec["figures"]
             row += [f"{f['srcc']:.3f}", f"{100 * f['pristine_first']:.1f}%"]
-            notes.append(provenance(load(name), name))
-        out.append([row[0], f["n"]] + row[1:])
+            notes.append(provenance(rec, name))
+        out.append(row)
     return (table(["check", "videos", f"{before}: SRCC", f"{before}: pristine first", f"{after}: SRCC",
                    f"{after}: pristine first"], out) + "\n\n" + "\n\n".join(notes))
 
 
+def unseen_checks(prefix: str) -> dict:
+    """The unseen-set rows of a demo_compare table: session 12's model (scored in session 15) against PREFIX's."""
+    rows = {"unseen 320x180 (seed 7)": "320", "the same, re-encoded with HEVC": "hevc",
+            "320x180, labels: each clip's SSIM": "320_ssim", "320x180, labels: each clip's PSNR": "320_psnr"}
+    return {label: (f"demo_s15_shipped_unseen_{key}", f"{prefix}_unseen_{key}") for label, key in rows.items()}
+
+
 DEMO_S15 = {"224x128 test split (GPU)": ("demo_s15_shipped_g224", "demo_s15_g224"),
             "224x128 test split, dead-leaves sources only": ("demo_s15_shipped_g224_dl", "demo_s15_g224_dl"),
-            "448x256 test split (CPU)": ("demo_s15_shipped_g448", "demo_s15_g448"),
-            "unseen 320x180 (seed 7)": ("demo_s15_shipped_unseen_320", "demo_s15_unseen_320"),
-            "the same, re-encoded with HEVC": ("demo_s15_shipped_unseen_hevc", "demo_s15_unseen_hevc"),
-            "320x180, labels: each clip's SSIM": ("demo_s15_shipped_unseen_320_ssim", "demo_s15_unseen_320_ssim"),
-            "320x180, labels: each clip's PSNR": ("demo_s15_shipped_unseen_320_psnr", "demo_s15_unseen_320_psnr")}
+            "448x256 test split (CPU)": ("demo_s15_shipped_g448", "demo_s15_g448"), **unseen_checks("demo_s15")}
 
 DEMO_S15CPU = {"224x128 test split": ("demo_s15cpu_shipped_g224", "demo_s15cpu_g224"),
                "224x128 test split, dead-leaves sources only": ("demo_s15cpu_shipped_g224_dl", "demo_s15cpu_g224_dl"),
-               "448x256 test split": ("demo_s15_shipped_g448", "demo_s15cpu_g448"),
-               "unseen 320x180 (seed 7)": ("demo_s15_shipped_unseen_320", "demo_s15cpu_unseen_320"),
-               "the same, re-encoded with HEVC": ("demo_s15_shipped_unseen_hevc", "demo_s15cpu_unseen_hevc"),
-               "320x180, labels: each clip's SSIM": ("demo_s15_shipped_unseen_320_ssim", "demo_s15cpu_unseen_320_ssim"),
-               "320x180, labels: each clip's PSNR": ("demo_s15_shipped_unseen_320_psnr", "demo_s15cpu_unseen_320_psnr")}
+               "448x256 test split": ("demo_s15_shipped_g448", "demo_s15cpu_g448"), **unseen_checks("demo_s15cpu")}
 
 
 def compile_probe() -> str:
@@ -422,7 +422,8 @@ RENDERERS = {"dtype_agreement": dtype_agreement, "gpu_tests": gpu_tests, "train_
              "score_regional": score_regional,
              "score_llava_120": lambda: score_regional("score_llava_120"),
              "score_fp8_b64": lambda: score_regional("score_fp8_b64"),
-             "score_mplug_compiled": lambda: score_regional("score_mplug_compiled"), "hive_ablation_local": lambda: hive_ablation("local"),
+             "score_mplug_compiled": lambda: score_regional("score_mplug_compiled"),
+             "hive_ablation_local": lambda: hive_ablation("local"),
              "hive_ablation_clustered": lambda: hive_ablation("clustered")}
 
 
