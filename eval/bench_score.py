@@ -88,17 +88,17 @@ def warm_up(scorer, paths, batch_size, workers) -> None:
 
 
 def end_to_end(model, paths, batch_size, workers, device="cuda", in_flight=True, compile="off", dtype=None,
-               pin=True) -> dict:
+               pin=True, fp8_scaling=None) -> dict:
     """`lmm-vqa score`'s code path. in_flight=False: each batch is waited for as soon as it is
     launched (no next batch prepared meanwhile), to show what keeping one batch in flight buys.
     compile="on": the language model under torch.compile; the warm-up then includes it. dtype="fp8": the
-    language model's linear layers in float8 (lmm_vqa/fp8.py). pin=False: frames uploaded from pageable
-    memory, by the thread that feeds the GPU, as before page-locked frames.
+    language model's linear layers in float8 (lmm_vqa/fp8.py), scaled per `fp8_scaling`. pin=False: frames
+    uploaded from pageable memory, by the thread that feeds the GPU, as before page-locked frames.
     `steady_frames_s`: the rate from the first finished row to the last, without the start (the first
     videos decoding while the GPU waits), which a large video set does not see."""
     from lmm_vqa.checkpoints import load_scorer
 
-    scorer = load_scorer(model, device=device, compile=compile, dtype=dtype, **SCORER)
+    scorer = load_scorer(model, device=device, compile=compile, dtype=dtype, fp8_scaling=fp8_scaling, **SCORER)
     scorer.pin_frames = pin
     if not in_flight:
         start_now = scorer.start_level_probs
@@ -311,13 +311,13 @@ def host_syncs(model, paths, batch_size) -> dict:
     return {"frames_s": float("nan"), "syncs": out}
 
 
-def model_only(model, paths, batch_sizes, dtype=None, compile="off") -> dict:
+def model_only(model, paths, batch_sizes, dtype=None, compile="off", fp8_scaling=None) -> dict:
     """Pre-decoded, pre-processed tensors on the GPU; forward with last-position logits only. In clip mode
     a prompt holds one video's keyframes, and the batch sizes count prompts. Also the vision tower (with
     the projector or abstractor) alone on the same images: its share of the forward pass."""
     from lmm_vqa.checkpoints import load_scorer
 
-    scorer = load_scorer(model, device="cuda", compile=compile, dtype=dtype, **SCORER)
+    scorer = load_scorer(model, device="cuda", compile=compile, dtype=dtype, fp8_scaling=fp8_scaling, **SCORER)
     prompts = decoded_prompts(scorer, paths)
     best, vision = {}, {}
     for b in batch_sizes:
@@ -405,8 +405,8 @@ def main(argv=None):
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--workers", type=int, default=8)
     p.add_argument("--rows", nargs="*", default=["ceiling", "e2e", "naive", "hive", "multi"],
-                   choices=["ceiling", "ceiling_compiled", "ceiling_fp8", "ceiling_fp8_compiled", "e2e", "e2e_compiled",
-                            "e2e_fp8", "e2e_fp8_compiled", "e2e_serial", "e2e_unpinned", "syncs", "timeline", "timeline_cpu", "naive", "hive", "multi", "profile", "scaling"])
+                   choices=["ceiling", "ceiling_compiled", "ceiling_fp8", "ceiling_fp8_compiled", "ceiling_fp8t_compiled", "e2e",
+                            "e2e_compiled", "e2e_fp8", "e2e_fp8_compiled", "e2e_fp8t_compiled", "e2e_serial", "e2e_unpinned", "syncs", "timeline", "timeline_cpu", "naive", "hive", "multi", "profile", "scaling"])
     p.add_argument("--family", choices=["llava", "mplug_owl2", "qwen2_vl", "qwen3_5_0.8b", "qwen3_5_9b"],
                    default="llava",
                    help="model shape: LLaVA-1.5-7B (default), mPLUG-Owl2 7B (Q-Align, OneAlign), Qwen2-VL-7B (native "
@@ -442,6 +442,8 @@ def main(argv=None):
             "ceiling_fp8": ("model only, fp8", lambda: model_only(model, paths, ceiling_batches, dtype="fp8")),
             "ceiling_fp8_compiled": ("model only, fp8, compiled", lambda: model_only(model, paths, ceiling_batches,
                                                                                      dtype="fp8", compile="on")),
+            "ceiling_fp8t_compiled": ("model only, fp8 per tensor, compiled", lambda: model_only(
+                model, paths, ceiling_batches, dtype="fp8", compile="on", fp8_scaling="tensor")),
             "e2e": ("end to end", lambda: end_to_end(model, paths, args.batch_size, args.workers)),
             "e2e_unpinned": ("end to end, pageable", lambda: end_to_end(model, paths, args.batch_size, args.workers,
                                                                         pin=False)),
@@ -451,6 +453,8 @@ def main(argv=None):
             "e2e_fp8_compiled": ("end to end, fp8, compiled", lambda: end_to_end(model, paths, args.batch_size,
                                                                                  args.workers, dtype="fp8",
                                                                                  compile="on")),
+            "e2e_fp8t_compiled": ("end to end, fp8 per tensor, compiled", lambda: end_to_end(
+                model, paths, args.batch_size, args.workers, dtype="fp8", compile="on", fp8_scaling="tensor")),
             "e2e_compiled": ("end to end, compiled", lambda: end_to_end(model, paths, args.batch_size, args.workers,
                                                                         compile="on")),
             "e2e_serial": ("end to end, serial", lambda: end_to_end(model, paths, args.batch_size, args.workers,

@@ -29,6 +29,7 @@ def main(argv=None):
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--against", choices=["compile", "fp8", "fp8+compile"], default="compile",
                    help="what eager --dtype scoring is compared with (default: itself compiled)")
+    p.add_argument("--fp8-scaling", choices=["row", "tensor"], help="with --against fp8*: lmm_vqa/fp8.py's scaling")
     p.add_argument("--record", help="result file (default eval/results/compile_agreement.json, fp8_agreement.json)")
     args = p.parse_args(argv)
     from lmm_vqa.checkpoints import load_scorer
@@ -37,7 +38,8 @@ def main(argv=None):
     candidate = {"compile": (args.dtype, "on"), "fp8": ("fp8", "off"), "fp8+compile": ("fp8", "on")}[args.against]
     scores, seconds = {}, {}
     for name, (dtype, compile) in (("off", (args.dtype, "off")), ("on", candidate)):
-        scorer = load_scorer(args.model, device=args.device, dtype=dtype, compile=compile)
+        scaling = args.fp8_scaling if dtype == "fp8" else None
+        scorer = load_scorer(args.model, device=args.device, dtype=dtype, compile=compile, fp8_scaling=scaling)
         start = time.perf_counter()
         rows = list(scorer.score_paths(paths, batch_size=args.batch_size))
         seconds[name] = time.perf_counter() - start  # compile's warm-up included
@@ -46,7 +48,8 @@ def main(argv=None):
     diff = float(np.abs(scores["on"] - scores["off"]).max())
     label = {"compile": "compiled", "fp8": "fp8", "fp8+compile": "fp8 compiled"}[args.against]
     figures = {"model": args.model or "demo", "dtype": args.dtype, "device": args.device, "videos": len(paths),
-               "against": args.against, "max_score_diff": diff,
+               "against": args.against, "fp8_scaling": args.fp8_scaling if "fp8" in args.against else None,
+               "max_score_diff": diff,
                "mean_score_diff": float(np.abs(scores["on"] - scores["off"]).mean()),
                "score_sd": float(scores["off"].std()), "seconds": seconds}
     print(f"{len(paths)} videos, {args.dtype} on {args.device}: {label} vs eager, largest score difference {diff:.4f} "

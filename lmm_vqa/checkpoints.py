@@ -327,10 +327,12 @@ def load_model(ckpt: Checkpoint, device: str, dtype):
 
 
 def load_scorer(model: str | os.PathLike | None = None, device: str | None = None, dtype: str | None = None,
-                compile: str | bool | None = None, preset: str | None = None, **overrides):
+                compile: str | bool | None = None, preset: str | None = None, fp8_scaling: str | None = None,
+                **overrides):
     """A Scorer for `model` (folder, hub id or `demo`; None: the bundled demo model; or a Checkpoint): the
     network, its processor and its scorer.json under `overrides` (ScorerConfig fields). A HIVE folder gives
-    a HiveScorer. `dtype`: bf16 | fp16 | fp32 | fp8 (the language model's linear layers in float8, fp8.py).
+    a HiveScorer. `dtype`: bf16 | fp16 | fp32 | fp8 (the language model's linear layers in float8, fp8.py, scaled
+    per `fp8_scaling`: row (default) | tensor).
     `compile`: auto (on on a GPU, off on the CPU) | on | off, torch.compile of the language model's layers. `preset`:
     score as a named preset (default: the checkpoint's own, found by its hub id; see `lmm-vqa models`)."""
     from transformers import AutoProcessor
@@ -346,10 +348,13 @@ def load_scorer(model: str | os.PathLike | None = None, device: str | None = Non
         raise ValueError(f"{ckpt.path}: HIVE fuses level-word scores; its adapters cannot use method: answer")
     if dtype == "fp8":
         fp8.check_supported(device)
+        fp8.check_scaling(fp8_scaling)
+    elif fp8_scaling:
+        raise ValueError(f"fp8_scaling={fp8_scaling!r} applies to dtype fp8 only, not {dtype or 'the default'}")
     models.register()
     net = load_model(ckpt, device, torch_dtype(dtype, device))
     if dtype == "fp8":
-        fp8.quantize_language_model(net)
+        fp8.quantize_language_model(net, fp8_scaling)
     if compilation.resolve(compile, device):
         compilation.compile_language_model(net)
     processor = AutoProcessor.from_pretrained(next(iter(ckpt.scorer_folders.values())) or ckpt.path)

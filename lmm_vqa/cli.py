@@ -65,6 +65,9 @@ def add_scorer_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dtype", choices=["bf16", "fp16", "fp32", "fp8"],
                    help="default: bf16 on GPU, fp32 on CPU; fp8: the language model's linear layers in float8 "
                         "(Ada/Hopper GPUs, needs torchao; faster, scores move a little: docs/benchmarks.md)")
+    p.add_argument("--fp8-scaling", choices=["row", "tensor"],
+                   help="with --dtype fp8: row (default) scales weights per output row and activations per token; "
+                        "tensor, one scale per matrix: faster, coarser (docs/benchmarks.md)")
     p.add_argument("--compile", choices=["auto", "on", "off"], default="auto",
                    help="torch.compile the language model's layers (auto: on on a GPU, off on the CPU): 1.3x the "
                         "model's frames/s on an H100 after a few seconds' warm-up (cached on disk), scores within "
@@ -74,7 +77,7 @@ def add_scorer_args(p: argparse.ArgumentParser) -> None:
 def scorer_kwargs(args) -> dict:
     """load_scorer's arguments from the flags (None: from scorer.json or the default)."""
     return dict(model=args.model, dtype=args.dtype, mode=args.mode, frames=args.frames, max_frames=args.max_frames,
-                prompt=args.prompt)
+                prompt=args.prompt, fp8_scaling=args.fp8_scaling)
 
 
 def describe_model(args, speak: bool = True):
@@ -124,6 +127,8 @@ def check_flags(args) -> None:
         from lmm_vqa.checkpoints import check_device
 
         check_device(args.device)
+    if getattr(args, "fp8_scaling", None) and getattr(args, "dtype", None) != "fp8":
+        raise ValueError("--fp8-scaling applies to --dtype fp8 only")
     if getattr(args, "dtype", None) == "fp8" and not getattr(args, "devices", None):
         from lmm_vqa.checkpoints import check_device
         from lmm_vqa.fp8 import check_supported
@@ -169,7 +174,7 @@ def cmd_score(args) -> int:
         return launch_local(without_flag(args.argv, "--devices"), resolve_devices(args.devices))
     # found (or looked up) once; rank 0 speaks for the run
     load_kwargs = {**scorer_kwargs(args), "model": describe_model(args, speak=launch is None or launch[0] == 0)}
-    overrides = {k: v for k, v in load_kwargs.items() if k not in ("model", "dtype")}
+    overrides = {k: v for k, v in load_kwargs.items() if k not in ("model", "dtype", "fp8_scaling")}
     words, extra = result_columns(load_kwargs["model"], **overrides)
     settings = run_settings(load_kwargs["model"], **overrides)
     if launch:

@@ -1,6 +1,9 @@
 """FP8 scoring on Hopper-class GPUs (`--dtype fp8`): the language model's large linear layers run as
-float8 matrix products (weights quantised once per output row, activations per token as they come), through
-torchao; everything else stays bf16 (vision tower, projector, norms, attention, the head).
+float8 matrix products through torchao; everything else stays bf16 (vision tower, projector, norms, attention,
+the head). Scaling (`--fp8-scaling`): row (default) quantises weights once per output row and activations per
+token as they come; tensor uses one scale per weight matrix and one per activation tensor, which the float8
+matrix product takes as plain scalars (its fastest kernel) at the cost of coarser rounding where a few tokens
+or channels are large.
 
 Needs a CUDA GPU of compute capability 8.9 or more (Ada, Hopper, Blackwell) and `pip install torchao`.
 Scores move against bf16 (docs/benchmarks.md measures by how much); it is opt-in for that reason.
@@ -9,6 +12,7 @@ Scores move against bf16 (docs/benchmarks.md measures by how much); it is opt-in
 from __future__ import annotations
 
 MIN_CAPABILITY = (8, 9)
+SCALINGS = ("row", "tensor")
 
 
 def check_supported(device: str) -> None:
@@ -38,10 +42,17 @@ def _worth_quantising(module, name: str) -> bool:
             and module.out_features >= 256 and module.in_features % 16 == 0 and module.out_features % 16 == 0)
 
 
-def quantize_language_model(model) -> int:
-    """Replace the language model's large linear layers' weights by float8 ones (in place, on the GPU).
-    Returns how many layers were converted."""
-    from torchao.quantization import Float8DynamicActivationFloat8WeightConfig, PerRow, quantize_
+def check_scaling(scaling: str | None) -> str:
+    scaling = scaling or "row"
+    if scaling not in SCALINGS:
+        raise ValueError(f"fp8 scaling must be one of {', '.join(SCALINGS)}, got {scaling!r}")
+    return scaling
+
+
+def quantize_language_model(model, scaling: str | None = "row") -> int:
+    """Replace the language model's large linear layers' weights by float8 ones (in place, on the GPU), scaled
+    per row or per tensor. Returns how many layers were converted."""
+    from torchao.quantization import Float8DynamicActivationFloat8WeightConfig, PerRow, PerTensor, quantize_
 
     from lmm_vqa.compilation import language_modules
 
@@ -54,7 +65,8 @@ def quantize_language_model(model) -> int:
         return ok
 
     for lm in language_modules(model):
-        quantize_(lm, Float8DynamicActivationFloat8WeightConfig(granularity=PerRow()), filter_fn=chosen)
+        granularity = PerRow() if check_scaling(scaling) == "row" else PerTensor()
+        quantize_(lm, Float8DynamicActivationFloat8WeightConfig(granularity=granularity), filter_fn=chosen)
     if not count:
         raise ValueError("--dtype fp8: the language model has no linear layer large enough for float8 kernels")
     return count

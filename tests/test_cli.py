@@ -91,7 +91,8 @@ def test_missing_input_gets_an_error_row(checkpoint, tmp_path):
     (["--device", "tpu"], "is not a device"), (["--device", "cuda:7"], "cuda:7"),
     (["--model", "./nope"], "./nope: no such folder"), (["--model", "/abs/nope"], "/abs/nope: no such folder"),
     (["--model", "a/b/c"], "no such folder"), (["--device", "cpu", "--devices", "cpu,cpu"], "cannot be used together"),
-    (["--device", "cpu", "--dtype", "fp8"], "--dtype fp8 needs a CUDA GPU of compute capability >= 8.9")])
+    (["--device", "cpu", "--dtype", "fp8"], "--dtype fp8 needs a CUDA GPU of compute capability >= 8.9"),
+    (["--fp8-scaling", "tensor"], "--fp8-scaling applies to --dtype fp8 only")])
 def test_flags_are_checked_before_anything_loads(videos, tmp_path, capsys, monkeypatch, flags, message):
     import lmm_vqa.checkpoints
 
