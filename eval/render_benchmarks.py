@@ -194,10 +194,12 @@ def compile_agreement() -> str:
     out, notes = [], []
     for name in ("compile_agreement", "compile_agreement_emulate", "compile_agreement_cuda",
                  "compile_agreement_cuda_emulate", "fp8_agreement", "compile_agreement_regional",
-                 "compile_agreement_regional_cuda"):
+                 "compile_agreement_regional_cuda", "fp8_agreement_demo_row"):
         rec = load(name)
         f = rec["figures"]
         against = {"compile": "compiled", "fp8": "fp8 (eager)", "fp8+compile": "fp8, compiled"}[f.get("against", "compile")]
+        if f.get("fp8_scaling"):
+            against += f", scaled per {f['fp8_scaling']}, on the graded 448x256 clips"
         if name.startswith("compile_agreement_regional"):
             against = "compiled layer by layer, rounding as eager (now the default)"
         elif against == "compiled":
@@ -423,6 +425,8 @@ RENDERERS = {"dtype_agreement": dtype_agreement, "gpu_tests": gpu_tests, "train_
              "score_llava_120": lambda: score_regional("score_llava_120"),
              "score_fp8_b64": lambda: score_regional("score_fp8_b64"),
              "score_mplug_compiled": lambda: score_regional("score_mplug_compiled"),
+             **{name: (lambda name=name: score_regional(name)) for name in (
+                 "score_llava_s16", "score_fp8_b64_s16", "score_llava_b64_s16", "score_qwen2_vl_fp8_s16")},
              "hive_ablation_local": lambda: hive_ablation("local"),
              "hive_ablation_clustered": lambda: hive_ablation("clustered")}
 
