@@ -312,11 +312,12 @@ def demo_compare(checks: dict, after: str = "session 15", before: str = "session
                    f"{after}: pristine first"], out) + "\n\n" + "\n\n".join(notes))
 
 
-def unseen_checks(prefix: str) -> dict:
-    """The unseen-set rows of a demo_compare table: session 12's model (scored in session 15) against PREFIX's."""
+def unseen_checks(prefix: str, before: str = "demo_s15_shipped") -> dict:
+    """The unseen-set rows of a demo_compare table: BEFORE's results (default: session 12's model, scored in
+    session 15) against PREFIX's."""
     rows = {"unseen 320x180 (seed 7)": "320", "the same, re-encoded with HEVC": "hevc",
             "320x180, labels: each clip's SSIM": "320_ssim", "320x180, labels: each clip's PSNR": "320_psnr"}
-    return {label: (f"demo_s15_shipped_unseen_{key}", f"{prefix}_unseen_{key}") for label, key in rows.items()}
+    return {label: (f"{before}_unseen_{key}", f"{prefix}_unseen_{key}") for label, key in rows.items()}
 
 
 DEMO_S15 = {"224x128 test split (GPU)": ("demo_s15_shipped_g224", "demo_s15_g224"),
@@ -326,6 +327,11 @@ DEMO_S15 = {"224x128 test split (GPU)": ("demo_s15_shipped_g224", "demo_s15_g224
 DEMO_S15CPU = {"224x128 test split": ("demo_s15cpu_shipped_g224", "demo_s15cpu_g224"),
                "224x128 test split, dead-leaves sources only": ("demo_s15cpu_shipped_g224_dl", "demo_s15cpu_g224_dl"),
                "448x256 test split": ("demo_s15_shipped_g448", "demo_s15cpu_g448"), **unseen_checks("demo_s15cpu")}
+
+DEMO_S16 = {"224x128 test split (CPU)": ("demo_s16_shipped_g224", "demo_s16_g224"),
+            "224x128 test split, dead-leaves sources only": ("demo_s16_shipped_g224_dl", "demo_s16_g224_dl"),
+            "448x256 test split (GPU)": ("demo_s16_shipped_g448", "demo_s16_g448"),
+            **unseen_checks("demo_s16", before="demo_s16_shipped")}
 
 
 def compile_probe() -> str:
@@ -407,6 +413,7 @@ RENDERERS = {"dtype_agreement": dtype_agreement, "gpu_tests": gpu_tests, "train_
              "demo_graded_s14": lambda: demo_graded_attempt("demo_graded_s14"),
              "demo_s15": lambda: demo_compare(DEMO_S15, "session 15, 224 only"),
              "demo_s15cpu": lambda: demo_compare(DEMO_S15CPU, "session 15, shipped"),
+             "demo_s16": lambda: demo_compare(DEMO_S16, "session 16, shipped now", "session 15"),
              "demo_fastvlm_unseen": lambda: demo_graded_attempt(splits={
                  "320x180, dead-leaves content never trained on": "demo_fastvlm_unseen_320",
                  "the same, re-encoded with HEVC": "demo_fastvlm_unseen_hevc",
