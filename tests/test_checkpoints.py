@@ -181,3 +181,14 @@ def test_a_fast_vlm_tower_trained_in_its_branched_form_folds_into_the_shipped_fo
     AutoProcessor.from_pretrained(out)
     after = load_scorer(out).score_video(videos["h264"])
     assert after["score"] == pytest.approx(before["score"], abs=2e-3)  # fp16 export of the same function
+
+
+def test_fp8_scaling_is_checked_before_the_model_loads():
+    """A scaling for a dtype that is not fp8, or a scaling that does not exist, fails with what to do."""
+    from lmm_vqa.fp8 import check_scaling
+
+    with pytest.raises(ValueError, match="applies to dtype fp8 only"):
+        load_scorer(device="cpu", dtype="fp32", fp8_scaling="tensor")
+    with pytest.raises(ValueError, match="one of row, tensor"):
+        check_scaling("block")
+    assert check_scaling(None) == "row" and check_scaling("tensor") == "tensor"
