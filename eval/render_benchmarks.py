@@ -380,17 +380,20 @@ def hive_ablation(variant: str) -> str:
 
 
 def readme_figures() -> str:
-    score, cost = load("score_throughput")["figures"]["rows"], load("train_cost")["figures"]
+    speed, cost = load("score_llava_s16"), load("train_cost")["figures"]
+    rows = speed["figures"]["rows"]
     scaling = load("score_scaling")["figures"]["rows"]["scaling"]
-    e2e, ceiling = score["end to end"]["frames_s"], score["model only"]["frames_s"]
-    gpu = load("score_throughput")["machine"]["gpu"]
-    lora = next(r for r in cost if r["variant"].startswith("LoRA"))
+    split = [r for r in load("train_cost_split")["figures"] if "samples_per_s" in r]
+    fast = next(r for r in split if "no checkpointing" in r["variant"])
+    slow = next(r for r in split if r["variant"] == "LoRA bf16")
     qlora = next(r for r in cost if r["variant"].startswith("QLoRA"))
-    return (f"Measured with a LLaVA-1.5-7B-shaped model on one {gpu}: scoring 1280x720 videos end to end at "
-            f"{e2e:.1f} frames/s, {100 * e2e / ceiling:.0f}% of the model's own speed ({ceiling:.1f}) and "
-            f"{e2e / score['naive loop']['frames_s']:.1f}x a naive `generate()` loop; fine-tuning with LoRA "
-            f"(bf16, batch {lora['batch']}) at {lora['samples_per_s']:.1f} samples/s in {lora['peak_gib']:.1f} GiB, "
-            f"QLoRA at {qlora['samples_per_s']:.1f} samples/s in {qlora['peak_gib']:.1f} GiB; and on "
+    return (f"Measured with a LLaVA-1.5-7B-shaped model on one {speed['machine']['gpu']}: scoring 1280x720 videos end "
+            f"to end at {rows['end to end, compiled']['steady_frames_s']:.1f} frames/s at steady state with the "
+            f"language model compiled (the default on a GPU; {rows['end to end']['steady_frames_s']:.1f} eager) and "
+            f"{rows['end to end, fp8, compiled']['steady_frames_s']:.1f} with `--dtype fp8`; fine-tuning with LoRA "
+            f"(bf16, batch {fast['batch']}) at {fast['samples_per_s']:.1f} samples/s as the configs ship (gradient "
+            f"checkpointing off, {fast['peak_gib']:.1f} GiB; with it {slow['samples_per_s']:.1f} in {slow['peak_gib']:.1f} "
+            f"GiB, the same run), QLoRA at {qlora['samples_per_s']:.1f} samples/s in {qlora['peak_gib']:.1f} GiB; and on "
             f"{max(scaling, key=int)} of them, `--devices` scored {scaling[max(scaling, key=int)]['frames_s'] / scaling['1']['frames_s']:.2f}x "
             f"one GPU at steady state (`docs/benchmarks.md`).")
 
