@@ -333,6 +333,11 @@ DEMO_S16 = {"224x128 test split (CPU)": ("demo_s16_shipped_g224", "demo_s16_g224
             "448x256 test split (GPU)": ("demo_s16_shipped_g448", "demo_s16_g448"),
             **unseen_checks("demo_s16", before="demo_s16_shipped")}
 
+DEMO_S16CPU = {"224x128 test split": ("demo_s16_g224", "demo_s16cpu_g224"),
+               "224x128 test split, dead-leaves sources only": ("demo_s16_g224_dl", "demo_s16cpu_g224_dl"),
+               "448x256 test split (made again on this CPU)": ("demo_s16_g448_local", "demo_s16cpu_g448"),
+               **unseen_checks("demo_s16cpu", before="demo_s16")}
+
 
 def compile_probe() -> str:
     rec = load("compile_probe")
@@ -417,6 +422,7 @@ RENDERERS = {"dtype_agreement": dtype_agreement, "gpu_tests": gpu_tests, "train_
              "demo_s15": lambda: demo_compare(DEMO_S15, "session 15, 224 only"),
              "demo_s15cpu": lambda: demo_compare(DEMO_S15CPU, "session 15, shipped"),
              "demo_s16": lambda: demo_compare(DEMO_S16, "session 16, shipped now", "session 15"),
+             "demo_s16cpu": lambda: demo_compare(DEMO_S16CPU, "60 more steps on this CPU", "session 16, shipped"),
              "demo_fastvlm_unseen": lambda: demo_graded_attempt(splits={
                  "320x180, dead-leaves content never trained on": "demo_fastvlm_unseen_320",
                  "the same, re-encoded with HEVC": "demo_fastvlm_unseen_hevc",
