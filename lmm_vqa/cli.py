@@ -67,7 +67,7 @@ def add_scorer_args(p: argparse.ArgumentParser) -> None:
                         "(Ada/Hopper GPUs, needs torchao; faster, scores move a little: docs/benchmarks.md)")
     p.add_argument("--fp8-scaling", choices=["row", "tensor"],
                    help="with --dtype fp8: row (default) scales weights per output row and activations per token; "
-                        "tensor, one scale per matrix: faster, coarser (docs/benchmarks.md)")
+                        "tensor, one scale per matrix (slower than row on an H200: docs/benchmarks.md)")
     p.add_argument("--compile", choices=["auto", "on", "off"], default="auto",
                    help="torch.compile the language model's layers (auto: on on a GPU, off on the CPU): 1.3x the "
                         "model's frames/s on an H100 after a few seconds' warm-up (cached on disk), scores within "
