@@ -199,7 +199,7 @@ def compile_agreement() -> str:
         f = rec["figures"]
         against = {"compile": "compiled", "fp8": "fp8 (eager)", "fp8+compile": "fp8, compiled"}[f.get("against", "compile")]
         if f.get("fp8_scaling"):
-            against += f", scaled per {f['fp8_scaling']}, on the graded 448x256 clips"
+            against += f", scaled per {f['fp8_scaling']}"
         if name.startswith("compile_agreement_regional"):
             against = "compiled layer by layer, rounding as eager (now the default)"
         elif against == "compiled":

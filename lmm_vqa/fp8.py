@@ -64,9 +64,10 @@ def quantize_language_model(model, scaling: str | None = "row") -> int:
         count += ok
         return ok
 
+    config = Float8DynamicActivationFloat8WeightConfig(
+        granularity=PerRow() if check_scaling(scaling) == "row" else PerTensor())
     for lm in language_modules(model):
-        granularity = PerRow() if check_scaling(scaling) == "row" else PerTensor()
-        quantize_(lm, Float8DynamicActivationFloat8WeightConfig(granularity=granularity), filter_fn=chosen)
+        quantize_(lm, config, filter_fn=chosen)
     if not count:
         raise ValueError("--dtype fp8: the language model has no linear layer large enough for float8 kernels")
     return count
