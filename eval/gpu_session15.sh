@@ -6,15 +6,7 @@
 #       compiled if time is left. Each step is cut at what is left of CALL_LIMIT (default 585 s).
 #   bash eval/gpu_session15.sh demo   carry .whl_demo: issue 15, the demo model trained on more content (below).
 # Results land in $OUT; copy the result files into eval/results/ and run `python eval/render_benchmarks.py`.
-OUT=${OUT:-/tmp/out}; mkdir -p $OUT
-SECONDS=0  # bash counts the call's time from here
-LIMIT=${CALL_LIMIT:-585}
-left() { echo $(( LIMIT - SECONDS - ${1:-0} )); }  # seconds left in the call, less a reserve
-set -x
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site ${WHL:-.whl_demo}/*.whl || exit
-export PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1 LMM_VQA_COMMIT=${LMM_VQA_COMMIT:-unknown}  # the device copy has no git of its own
-python3 -m pip install -q --no-deps --no-build-isolation -e . > /dev/null || exit
-nvidia-smi --query-gpu=name --format=csv,noheader
+source eval/gpu_setup.sh  # OUT, LIMIT, left(), the wheels and this checkout installed
 if [ "$1" = speed ]; then
   python3 -c "import timm; print('timm', timm.__version__)"
   S="python3 -m lmm_vqa.cli synth --layout graded --seconds 2 --fps 8 --workers 16"

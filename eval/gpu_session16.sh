@@ -6,15 +6,7 @@
 #       then the fp8 rows at batch 64); fp8 per row and per tensor against bf16 on trained weights (the demo
 #       model); the fp8 GPU test; Qwen2-VL-7B eager, compiled, fp8 compiled (both scalings) if time is left.
 # Results land in $OUT; copy the result files into eval/results/ and run `python eval/render_benchmarks.py`.
-OUT=${OUT:-/tmp/out}; mkdir -p $OUT
-SECONDS=0  # bash counts the call's time from here
-LIMIT=${CALL_LIMIT:-585}
-left() { echo $(( LIMIT - SECONDS - ${1:-0} )); }  # seconds left in the call, less a reserve
-set -x
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site ${WHL:-.whl_demo}/*.whl || exit
-export PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1 LMM_VQA_COMMIT=${LMM_VQA_COMMIT:-unknown}  # the device copy has no git of its own
-python3 -m pip install -q --no-deps --no-build-isolation -e . > /dev/null || exit
-nvidia-smi --query-gpu=name --format=csv,noheader
+source eval/gpu_setup.sh  # OUT, LIMIT, left(), the wheels and this checkout installed
 S="python3 -m lmm_vqa.cli synth --layout graded --seconds 2 --fps 8 --workers 16"
 if [ "$1" = speed ]; then
   B="python3 eval/bench_score.py --work /tmp/bench --workers 14"
@@ -52,8 +44,9 @@ from pathlib import Path
 for f in sorted(Path("data").glob("g*x/*/labels.txt")):
     lines = f.read_text().splitlines()
     new = [l for l in lines if int(l.split(",")[0].rsplit("_", 2)[1]) >= 16]
+    old = [l for l in lines if int(l.split(",")[0].rsplit("_", 2)[1]) < 16]
     (f.parent / "labels_new.txt").write_text("\n".join(new) + "\n")
-    (f.parent / "labels_old.txt").write_text("\n".join(l for l in lines if l not in new) + "\n")
+    (f.parent / "labels_old.txt").write_text("\n".join(old) + "\n")
     print(f, len(new), "of", len(lines))
 PY
   echo "synth ended at $SECONDS s"
