@@ -253,10 +253,10 @@ def cmd_synth(args) -> int:
         raise ValueError(f"--size must look like 1280x720, got {args.size!r}") from None
     if args.variant != "plain" and args.layout != "graded":
         raise ValueError(f"--variant {args.variant} is a variant of --layout graded")
-    total = args.sources * synth.videos_per_source(args.layout, args.variant)
+    total = args.sources * synth.videos_per_source(args.layout, args.variant, args.versions)
     with tqdm(total=total, unit="video", desc=f"synth {args.layout}") as bar:
         counts = synth.make(args.out_dir, args.layout, args.sources, (w, h), args.seconds, args.fps, args.seed, bar,
-                            args.workers, args.variant)
+                            args.workers, args.variant, args.versions)
     print(f"wrote {sum(counts.values())} videos to {args.out_dir}: "
           + ", ".join(f"{k} {v}" for k, v in counts.items()))
     return 0
@@ -464,6 +464,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--variant", choices=["plain", "local", "clustered"], default="plain",
                    help="graded only: local = fine artefacts a resized frame hides; clustered = mild strengths, "
                         "MOS in a narrow band")
+    p.add_argument("--versions", type=int, default=None,
+                   help="graded only: each source's pristine clip and this many of its other versions, drawn at "
+                        "random per source (default: all of them); more content for the same number of videos, "
+                        "for training sets")
     p.add_argument("--sources", type=int, default=10, help="source clips; splits are by source (default 10)")
     p.add_argument("--size", default="1280x720", help="WxH (default 1280x720, as VDPVE)")
     p.add_argument("--seconds", type=float, default=5.0, help="clip length (default 5)")

@@ -14,7 +14,8 @@ Layouts (read unchanged by `lmm_vqa.data.load_labels`):
   H.264 blocking, over/under-exposure, low contrast, banding, down-then-up scaling) at four strengths,
   labelled by what was done (MOS = 100 - 80 * strength), kinds put on one scale by a calibration (see
   GRADED_PARAMS); variants `local` (fine noise that only a native-resolution view shows) and `clustered`
-  (mild strengths: MOS crowds into a narrow band).
+  (mild strengths: MOS crowds into a narrow band). `versions` makes only some of each source's versions
+  (its pristine clip and K others drawn at random), for training sets with more content per video.
 Splits are by source: no source is in two splits.
 """
 
@@ -349,13 +350,28 @@ def parse_graded_name(name: str) -> tuple[str, str, float]:
     return kind, source, int(strength) / 100
 
 
-def _graded_source(folder: Path, s: int, size, seconds: float, fps: int, seed: int, variant: str = "plain") -> list[str]:
+def graded_versions(variant: str, source: int, seed: int, versions: int | None = None) -> list[tuple[str, float]]:
+    """The (kind, strength) versions made of one source: the whole plan, or with `versions` its pristine clip
+    (where the variant has one) and that many of its other versions, drawn at random per source."""
+    plan = graded_plan(variant)
+    if versions is None:
+        return plan
+    keep = [v for v in plan if v[0] == "none"]
+    rest = [v for v in plan if v[0] != "none"]
+    if not 1 <= versions <= len(rest):
+        raise ValueError(f"versions must be 1 to {len(rest)} for the {variant} variant, got {versions}")
+    picked = np.random.default_rng([seed, source, 1]).choice(len(rest), versions, replace=False)
+    return keep + [rest[i] for i in sorted(picked)]
+
+
+def _graded_source(folder: Path, s: int, size, seconds: float, fps: int, seed: int, variant: str = "plain",
+                   versions: int | None = None) -> list[str]:
     from lmm_vqa.encoding import write_video
 
     rng = np.random.default_rng([seed, s])
     clip = render_clip(source_image(s, rng), size, max(1, round(seconds * fps)), rng)
     lines = []
-    for kind, strength in graded_plan(variant):
+    for kind, strength in graded_versions(variant, s, seed, versions):
         name = graded_name(kind, s, strength)
         param = graded_param(kind, strength, variant, width=size[0]) if kind != "none" else None
         if kind == "compression":
@@ -380,19 +396,25 @@ def _write_labels(layout: str, folder: Path, records: list) -> None:
         writer.writerows(records)
 
 
-def videos_per_source(layout: str, variant: str = "plain") -> int:
+def videos_per_source(layout: str, variant: str = "plain", versions: int | None = None) -> int:
     if layout == "graded":
-        return len(graded_plan(variant))
+        return len(graded_versions(variant, 0, 0, versions))
     return 21 if layout == "vdpve" else 2 * sum(len(c) for c in CVQAD_CODECS.values())
 
 
 def make(out_dir, layout: str = "vdpve", sources: int = 10, size=(1280, 720), seconds: float = 5.0,
-         fps: int = 25, seed: int = 0, progress=None, workers: int = 1, variant: str = "plain") -> dict:
+         fps: int = 25, seed: int = 0, progress=None, workers: int = 1, variant: str = "plain",
+         versions: int | None = None) -> dict:
     """Write a synthetic dataset; returns {split: number of videos}. Sources are made in
-    `workers` processes; the files do not depend on it. `variant` (graded layout): plain, local, clustered."""
+    `workers` processes; the files do not depend on it. `variant` (graded layout): plain, local, clustered.
+    `versions` (graded layout): each source's pristine clip and this many of its other versions, drawn at random
+    per source, instead of all of them: more content for the same number of videos. A source's clips are the
+    same clips the whole plan would make of it."""
     if layout not in ("vdpve", "cvqad", "graded"):
         raise ValueError(f"layout must be vdpve, cvqad or graded, got {layout!r}")
-    graded_plan(variant)  # validates it
+    if versions is not None and layout != "graded":
+        raise ValueError(f"versions picks among the graded layout's versions; the {layout} layout makes all of them")
+    videos_per_source(layout, variant, versions)  # validates the variant and the versions
     if sources < 1:
         raise ValueError("need at least one source")
     w, h = size
@@ -400,7 +422,7 @@ def make(out_dir, layout: str = "vdpve", sources: int = 10, size=(1280, 720), se
         raise ValueError(f"size must be even and at least 64 px on each side (AV1), got {w}x{h}")
     out = Path(out_dir)
     make_source = {"vdpve": _vdpve_source, "cvqad": _cvqad_source,
-                   "graded": partial(_graded_source, variant=variant)}[layout]
+                   "graded": partial(_graded_source, variant=variant, versions=versions)}[layout]
     splits = _splits(sources, np.random.default_rng(seed))
     jobs = [(split, s) for split, ids in splits.items() for s in ids]
     for split in splits:
@@ -413,7 +435,7 @@ def make(out_dir, layout: str = "vdpve", sources: int = 10, size=(1280, 720), se
         for fut in as_completed(futures):
             results[futures[fut]] = fut.result()
             if progress:
-                progress.update(videos_per_source(layout, variant))
+                progress.update(videos_per_source(layout, variant, versions))
     counts = {}
     for split, ids in splits.items():
         records = [r for s in ids for r in results[(split, s)]]

@@ -98,6 +98,30 @@ def test_the_cli_makes_a_variant_and_refuses_one_for_another_layout(tmp_path, ca
     assert "--variant local is a variant of --layout graded" in capsys.readouterr().err
 
 
+def test_versions_makes_some_of_each_sources_clips_and_the_same_clips(graded, tmp_path, capsys):
+    """--versions K: each source's pristine clip and K of its other versions, not the same K for every source;
+    a kept clip is the very clip the whole plan makes of that source (the content does not depend on K)."""
+    from lmm_vqa.video import load_frames
+
+    full, _ = graded
+    out = tmp_path / "some"
+    assert main(["synth", str(out), "--layout", "graded", "--versions", "4", "--sources", "3", "--size", "128x72",
+                 "--seconds", "0.5", "--fps", "4", "--seed", "0", "--workers", "1"]) == 0
+    picked = {}
+    for split in ("train", "val", "test"):
+        ds = load_labels(out / split / "labels.txt", check_files=True)
+        assert len(ds) == 5 and sum(n.startswith("none_") for n in ds["name"]) == 1
+        picked[split] = sorted(ds["name"])
+        for name in ds["name"]:  # the same frames (compared decoded: an encoder's threads may vary its bits)
+            a, b = (load_frames(d / split / name, "uniform:2", 2).frames.astype(int) for d in (out, full))
+            assert np.abs(a - b).mean() < 1, name
+    assert len({tuple(n.split("_")[0] + n[-7:] for n in v) for v in picked.values()}) > 1
+    assert main(["synth", str(tmp_path / "x"), "--layout", "graded", "--versions", "40", "--sources", "3"]) == 2
+    assert "versions must be 1 to 32" in capsys.readouterr().err
+    assert main(["synth", str(tmp_path / "y"), "--versions", "4", "--sources", "3"]) == 2
+    assert "the vdpve layout makes all of them" in capsys.readouterr().err
+
+
 def test_the_graded_check_counts_pristine_first_and_per_kind_srcc(graded, tmp_path):
     """eval/graded_check.py on predictions that follow the labels: SRCC 1, every pristine clip first."""
     import sys
