@@ -1,54 +1,58 @@
-# GPU steps of session 17 (issue 15), one H100 or H200, two calls back to back on one warm machine (data/ is
-# ignored by git, so the second call finds what the first made; a cold machine starts bare).
+# GPU steps of session 17 (issue 15), one H100 or H200: two calls back to back on one warm machine (data/ is
+# ignored by git, so the second call finds what the first made; a cold machine starts bare), or both in one call.
 #   bash eval/gpu_session17.sh data    make the sets: the 448x256 set of sessions 12-16 (seed 1: its train split
-#       trains, val validates, test is scored) and new pictures at both sizes with `--versions 8` (each source's
-#       pristine clip and 8 of its 32 other versions: about 3.7 times the sources per video); then fill the
-#       training frame cache with what time is left.
-#   bash eval/gpu_session17.sh train   from the shipped model, train on the new sets' dead-leaves sources (index 16
-#       and up: pictures no test split holds) and the old 448x256 training split; export; score the 448x256 test
-#       split with the new and the shipped model; one archive with the model, the log and the predictions.
+#       trains, val validates, test is scored), then new pictures at both sizes with `--versions 8` (each source's
+#       pristine clip and 8 of its 32 other versions: about 3.7 times the sources per video) in chunks of their
+#       own seeds, 448x256 and 224x128 in turn, until DATA_UNTIL seconds (a chunk cut short is lost alone); then
+#       fill the training frame cache with what time is left.
+#   bash eval/gpu_session17.sh train   from the shipped model, train on the new chunks' dead-leaves sources (index
+#       16 and up: pictures no test split holds; all but the first 224x128 chunk's val split, which validates) and
+#       the old 448x256 training split; export; score the 448x256 test split with the new and the shipped model;
+#       one archive with the model, the log and the predictions.
+#   bash eval/gpu_session17.sh all     both in one call (DATA_UNTIL 230 s by default).
 # Results land in $OUT; copy the result files into eval/results/ and run `python eval/render_benchmarks.py`.
 source eval/gpu_setup.sh  # OUT, LIMIT, left(), the wheels and this checkout installed
 S="python3 -m lmm_vqa.cli synth --layout graded --seconds 2 --fps 8 --workers 16"
-run() {  # a training run on whichever new sets were made: all their dead-leaves sources but n224's val split's
-  TRAIN="[$(ls data/g448/train/labels.txt data/n*/{train,test}/labels_new.txt data/n448/val/labels_new.txt | paste -sd,)]"
-  python3 -m lmm_vqa.cli train train/configs/demo_model.yaml frame_cache=data/frame_cache batch_size=128 \
-    model=${FROM:-lmm_vqa/demo_model} train_labels=$TRAIN hflip=0.5 val_limit=400 \
-    val_labels=[data/g448/val/labels.txt,data/n224/val/labels_new.txt] "$@"
-}
-if [ "$1" = data ]; then
+data() {
   [ -f data/g448/test/labels.txt ] || $S data/g448 --sources 96 --size 448x256 --seed 1 2>&1 | grep -v "video/s"
   echo "g448 ended at $SECONDS s"
-  [ -f data/n448/test/labels.txt ] || timeout $(left 240) $S data/n448 --sources ${N448:-600} --size 448x256 \
-    --seed 12 --versions 8 2>&1 | grep -v "video/s"
-  echo "n448 ended at $SECONDS s"
-  [ -f data/n224/test/labels.txt ] || timeout $(left 50) $S data/n224 --sources ${N224:-1200} --size 224x128 \
-    --seed 11 --versions 8 2>&1 | grep -v "video/s"
-  echo "n224 ended at $SECONDS s"
+  local i=0
+  while true; do  # a chunk takes about 40 s on 16 cores (H200 host); start one only where it can finish
+    [ $(( DATA_UNTIL - SECONDS )) -gt 50 ] || break
+    [ -f data/n448_$i/test/labels.txt ] || timeout $(( DATA_UNTIL - SECONDS )) $S data/n448_$i --sources ${CHUNK448:-150} \
+      --size 448x256 --seed $(( 20 + i )) --versions 8 2>&1 | grep -v "video/s"
+    [ $(( DATA_UNTIL - SECONDS )) -gt 55 ] || break
+    [ -f data/n224_$i/test/labels.txt ] || timeout $(( DATA_UNTIL - SECONDS )) $S data/n224_$i --sources ${CHUNK224:-300} \
+      --size 224x128 --seed $(( 40 + i )) --versions 8 2>&1 | grep -v "video/s"
+    echo "chunk $i ended at $SECONDS s"; i=$(( i + 1 ))
+  done
   python3 - <<'PY' || exit
 from pathlib import Path
-for f in sorted(Path("data").glob("n*/*/labels.txt")):  # dead-leaves sources only: index 16 and up
+for f in sorted(Path("data").glob("n*_*/*/labels.txt")):  # dead-leaves sources only: index 16 and up
     lines = f.read_text().splitlines()
     new = [l for l in lines if int(l.split(",")[0].rsplit("_", 2)[1]) >= 16]
     if new:
         (f.parent / "labels_new.txt").write_text("\n".join(new) + "\n")
     print(f, len(new), "of", len(lines))
 PY
-  # the frame cache, filled by a run that stops after one step (the cache keeps every file it finished)
-  (export -f run; timeout $(left 5) bash -c "run output_dir=runs/warm max_steps=1 val_labels=null") > $OUT/warm.log 2>&1
-  grep -c "" $OUT/warm.log; ls data/frame_cache | wc -l; echo "cache ended at $SECONDS s"
-fi
-if [ "$1" = train ]; then
+}
+train_files() { ls data/g448/train/labels.txt data/n*_*/*/labels_new.txt | grep -v "n224_0/val"; }
+val_files() { ls data/g448/val/labels.txt data/n224_0/val/labels_new.txt 2>/dev/null; }
+run() {  # a training run on whichever chunks were made
+  python3 -m lmm_vqa.cli train train/configs/demo_model.yaml frame_cache=data/frame_cache batch_size=128 \
+    model=${FROM:-lmm_vqa/demo_model} train_labels=[$(train_files | paste -sd,)] hflip=0.5 val_limit=400 \
+    val_labels=[$(val_files | paste -sd,)] "$@"
+}
+train() {
   EPOCHS=$(python3 -c "
-import glob, sys
-files = glob.glob('data/g448/train/labels.txt') + glob.glob('data/n*/t*/labels_new.txt') + glob.glob('data/n448/val/labels_new.txt')
-n = sum(1 for f in files for _ in open(f))
+import sys
+n = sum(1 for f in '$(train_files | paste -sd' ')'.split() for _ in open(f))
 budget = $LIMIT - ${RESERVE:-80} - $SECONDS - 30  # loading the model
 epoch_s = n // 128 * ${STEP_MS:-200} / 1000 + 7 / 2  # a validation (400 videos) every second epoch
-print(n, 'training videos', file=sys.stderr); print(max(2, int(budget / epoch_s)))")
+print(n, 'training videos', file=sys.stderr); print(max(1, int(budget / epoch_s)))")
   echo "training $EPOCHS epochs"
-  (export -f run; timeout $(left ${RESERVE:-80}) bash -c "run output_dir=runs/demo_model epochs=$EPOCHS \
-    lr=${LR:-3e-4} log_every=10 val_every=2 $EXTRA") > $OUT/train.log 2>&1
+  timeout $(left ${RESERVE:-80}) bash -c "$(declare -f train_files val_files run); run output_dir=runs/demo_model \
+    epochs=$EPOCHS lr=${LR:-3e-4} log_every=10 val_every=2 $EXTRA" > $OUT/train.log 2>&1
   echo "training ended at $SECONDS s"
   grep -v "it/s" $OUT/train.log | grep "epoch\|best" | tail -n 30; cp runs/demo_model/log.jsonl $OUT/
   python3 eval/export_demo_model.py runs/demo_model runs/demo_export
@@ -62,4 +66,14 @@ print(n, 'training videos', file=sys.stderr); print(max(2, int(budget / epoch_s)
   mv $OUT/train.log runs/
   tar -czf $OUT/demo.tgz -C runs demo_export train.log $(cd runs && ls pred_*.csv labels_*.txt)
   echo "done at $SECONDS s"
-fi
+}
+case $1 in
+  data) DATA_UNTIL=${DATA_UNTIL:-$(( LIMIT - 60 ))}; data
+    # the frame cache, filled by a run that stops after one step (the cache keeps every file it finished)
+    timeout $(left 5) bash -c "$(declare -f train_files val_files run); run output_dir=runs/warm max_steps=1 val_labels=null" \
+      > $OUT/warm.log 2>&1
+    ls data/frame_cache | wc -l; echo "cache ended at $SECONDS s";;
+  train) train;;
+  all) DATA_UNTIL=${DATA_UNTIL:-230}; data; train;;
+  *) echo "step: data | train | all"; exit 2;;
+esac
