@@ -365,8 +365,8 @@ def score_regional(name: str = "score_regional") -> str:
                      "score difference vs eager bf16, largest / mean (1-5)"], out))
 
 
-def hive_ablation(variant: str) -> str:
-    rec = load(f"hive_ablation_{variant}")
+def hive_ablation(name: str) -> str:
+    rec = load(name)
     f = rec["figures"]
 
     def ms(stat):
@@ -377,9 +377,9 @@ def hive_ablation(variant: str) -> str:
         shares = [x["fusion_share"] for x in r["runs"] if x.get("fusion_share") is not None]
         rows.append([r["row"], ms(r["main"]), ms(r["srcc"]), ms(r["plcc"]), f"{r['distinct']['mean']:.0f}",
                      f"{sum(shares) / len(shares):.2f}" if shares else "-"])
-    for name, r in f["classical"].items():
-        rows.append([f"classical: {name}", f"{r['main']:.3f}", f"{r['srcc']:.3f}", f"{r['plcc']:.3f}", "-", "-"])
-    return (provenance(rec) + f"\n\nSeeds {f['seeds']}, {f['epochs']} epochs, {f['sources']} sources; mean ± sd over "
+    for method, r in f["classical"].items():
+        rows.append([f"classical: {method}", f"{r['main']:.3f}", f"{r['srcc']:.3f}", f"{r['plcc']:.3f}", "-", "-"])
+    return (provenance(rec, name) + f"\n\nSeeds {f['seeds']}, {f['epochs']} epochs, {f['sources']} sources; mean ± sd over "
             "the seeds.\n\n" + table(["model", "NTIRE 2023 main", "SRCC", "PLCC", "distinct scores",
                                        "fusion share (dual encoder)"], rows))
 
@@ -443,8 +443,8 @@ RENDERERS = {"dtype_agreement": dtype_agreement, "gpu_tests": gpu_tests, "train_
              "score_mplug_compiled": lambda: score_regional("score_mplug_compiled"),
              **{name: (lambda name=name: score_regional(name)) for name in (
                  "score_llava_s16", "score_fp8_b64_s16", "score_llava_b64_s16", "score_qwen2_vl_fp8_s16")},
-             "hive_ablation_local": lambda: hive_ablation("local"),
-             "hive_ablation_clustered": lambda: hive_ablation("clustered")}
+             **{name: (lambda name=name: hive_ablation(name)) for name in (
+                 "hive_ablation_local", "hive_ablation_clustered", "hive_ablation_clustered_hard")}}
 
 
 def render(text: str) -> str:
