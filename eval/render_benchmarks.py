@@ -339,6 +339,21 @@ DEMO_S16CPU = {"224x128 test split": ("demo_s16_g224", "demo_s16cpu_g224"),
                **unseen_checks("demo_s16cpu", before="demo_s16")}
 
 
+def graded_reference(rows: dict) -> str:
+    """Models on one graded test split, overall and per kind: `rows` maps a row's label to its result file."""
+    recs = {label: load(name) for label, name in rows.items()}
+    kinds = sorted(next(iter(recs.values()))["figures"]["kinds"])
+    out = [[label, f"{r['figures']['srcc']:.3f}", f"{100 * r['figures']['pristine_first']:.1f}%",
+            *(f"{r['figures']['kinds'][k]['srcc']:.2f}" for k in kinds)] for label, r in recs.items()]
+    return (table(["model", "SRCC", "pristine first", *kinds], out) + "\n\n"
+            + "\n\n".join(provenance(r, name) for r, name in zip(recs.values(), rows.values())))
+
+
+GRADED_REFERENCE = {"classical: minus the blur measure (nothing fitted)": "classical_g224_blur",
+                    "classical: 7 hand features + ridge, fitted on the training split": "classical_g224_ridge",
+                    "the bundled demo model (session 16)": "demo_s16_g224"}
+
+
 def compile_probe() -> str:
     rec = load("compile_probe")
     names = {"eager": "eager", "regional_dynamic": "each decoder layer, dynamic shapes (now the default)",
@@ -422,6 +437,7 @@ RENDERERS = {"dtype_agreement": dtype_agreement, "gpu_tests": gpu_tests, "train_
              "demo_s15": lambda: demo_compare(DEMO_S15, "session 15, 224 only"),
              "demo_s15cpu": lambda: demo_compare(DEMO_S15CPU, "session 15, shipped"),
              "demo_s16": lambda: demo_compare(DEMO_S16, "session 16, shipped now", "session 15"),
+             "graded_reference": lambda: graded_reference(GRADED_REFERENCE),
              "demo_s16cpu": lambda: demo_compare(DEMO_S16CPU, "60 more steps on this CPU", "session 16, shipped"),
              "demo_fastvlm_unseen": lambda: demo_graded_attempt(splits={
                  "320x180, dead-leaves content never trained on": "demo_fastvlm_unseen_320",
