@@ -1,6 +1,8 @@
 """How a model does on the graded benchmark's held-out split: SRCC and PLCC against the labels, per kind
 and overall, and how often it ranks each source's pristine clip above that source's clearly degraded
-versions (strength >= 0.5), the issue-15 bar for the demo model (SRCC >= 0.85, pristine first >= 95%).
+versions (strength >= 0.5), the issue-15 bar for the demo model (SRCC >= 0.85, pristine first >= 95%). Where the
+errors come from: the mean SRCC inside each source's own clips (the content held fixed), and how far the pristine
+clips' scores spread across sources (the content alone moves them), beside all scores' spread.
 
     lmm-vqa score data/graded/test --model M --out pred.csv
     python eval/graded_check.py pred.csv --labels data/graded/test/labels.txt [--record PATH]
@@ -66,10 +68,13 @@ def check(pred_file, labels_file, clear: float = 0.5, relabel: str | None = None
     if missing:
         raise SystemExit(f"{len(missing)} labelled videos have no score in {pred_file}, e.g. {missing[:3]}")
     by_kind, pristine, degraded = defaultdict(lambda: ([], [])), {}, defaultdict(list)
+    by_source = defaultdict(lambda: ([], []))
     for name, mos in zip(labels["name"], labels["mos"]):
         kind, source, strength = parse_graded_name(name)
         by_kind[kind][0].append(rows[name])
         by_kind[kind][1].append(mos)
+        by_source[source][0].append(rows[name])
+        by_source[source][1].append(mos)
         if kind == "none":
             pristine[source] = rows[name]
         elif strength >= clear:
@@ -78,8 +83,14 @@ def check(pred_file, labels_file, clear: float = 0.5, relabel: str | None = None
     mos = np.array(labels["mos"], dtype=float)
     pairs = [(pristine[s], d) for s, ds in degraded.items() if s in pristine for d in ds]
     kinds = {k: {"srcc": srcc(np.array(p), np.array(m)), "n": len(p)} for k, (p, m) in by_kind.items() if k != "none"}
+    within = [srcc(np.array(p), np.array(m)) for p, m in by_source.values() if len(set(m)) > 1]
     return {"n": len(pred), "srcc": srcc(pred, mos), "plcc": plcc(pred, mos), "kinds": kinds,
-            "pristine_first": float(np.mean([a > b for a, b in pairs])) if pairs else None, "pairs": len(pairs)}
+            "pristine_first": float(np.mean([a > b for a, b in pairs])) if pairs else None, "pairs": len(pairs),
+            # where the errors come from: the ranking inside each source's own clips (content held fixed), and how
+            # far the pristine clips' scores spread across sources (content alone), against all scores' spread
+            "within_source_srcc": float(np.mean(within)) if within else None,
+            "pristine_sd": float(np.std(list(pristine.values()))) if len(pristine) > 1 else None,
+            "score_sd": float(np.std(pred))}
 
 
 def main(argv=None):
@@ -95,6 +106,9 @@ def main(argv=None):
     ranked = (f"pristine ranked above its clearly degraded versions in {100 * r['pristine_first']:.1f}% of "
               f"{r['pairs']} pairs" if r["pairs"] else "no pristine clips (the clustered variant has none)")
     print(f"{r['n']} videos: SRCC {r['srcc']:.4f}, PLCC {r['plcc']:.4f}; {ranked}")
+    if r["within_source_srcc"] is not None:
+        spread = f"; pristine clips' scores spread sd {r['pristine_sd']:.3f}" if r["pristine_sd"] is not None else ""
+        print(f"  within each source: SRCC {r['within_source_srcc']:.4f} (mean){spread}, all scores sd {r['score_sd']:.3f}")
     for kind, k in sorted(r["kinds"].items()):
         print(f"  {kind:<12} SRCC {k['srcc']:.4f} ({k['n']} videos)")
     if args.record:

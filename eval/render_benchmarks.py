@@ -343,15 +343,18 @@ def graded_reference(rows: dict) -> str:
     """Models on one graded test split, overall and per kind: `rows` maps a row's label to its result file."""
     recs = {label: load(name) for label, name in rows.items()}
     kinds = sorted(next(iter(recs.values()))["figures"]["kinds"])
-    out = [[label, f"{r['figures']['srcc']:.3f}", f"{100 * r['figures']['pristine_first']:.1f}%",
+    out = [[label, r["figures"]["n"], f"{r['figures']['srcc']:.3f}", f"{100 * r['figures']['pristine_first']:.1f}%",
+            f"{r['figures']['within_source_srcc']:.3f}", f"{r['figures']['pristine_sd'] / r['figures']['score_sd']:.2f}",
             *(f"{r['figures']['kinds'][k]['srcc']:.2f}" for k in kinds)] for label, r in recs.items()]
-    return (table(["model", "SRCC", "pristine first", *kinds], out) + "\n\n"
+    return (table(["model", "videos", "SRCC", "pristine first", "SRCC within a source",
+                   "pristine clips' spread / all scores' spread", *kinds], out) + "\n\n"
             + "\n\n".join(provenance(r, name) for r, name in zip(recs.values(), rows.values())))
 
 
 GRADED_REFERENCE = {"classical: minus the blur measure (nothing fitted)": "classical_g224_blur",
                     "classical: 7 hand features + ridge, fitted on the training split": "classical_g224_ridge",
-                    "the bundled demo model (session 16)": "demo_s16_g224"}
+                    "the bundled demo model (session 16)": "demo_s16_g224",
+                    "the same model on 48 of its own training sources": "demo_s16_train48"}
 
 
 def compile_probe() -> str:

@@ -135,6 +135,23 @@ def test_the_graded_check_counts_pristine_first_and_per_kind_srcc(graded, tmp_pa
     (tmp_path / "pred.csv").write_text("\n".join(rows) + "\n")
     r = check(tmp_path / "pred.csv", out / "test" / "labels.txt")
     assert r["srcc"] == pytest.approx(1.0) and r["pristine_first"] == 1.0
+    assert r["within_source_srcc"] == pytest.approx(1.0) and r["pristine_sd"] is None  # one test source
+    assert r["score_sd"] == pytest.approx(np.std([1 + 4 * m / 100 for m in labels["mos"]]))
+    # a score that the content shifts (one offset per source): each source's ranking stays perfect, the pristine
+    # clips spread by the offsets, and the overall SRCC falls
+    lines = [line for split in ("train", "val", "test") for line in (out / split / "labels.txt").read_text().split()]
+    (tmp_path / "all.txt").write_text("\n".join(lines) + "\n")
+    offset = {}
+    rows = ["path,status,score"]
+    for line in lines:
+        name, mos = line.split(",")
+        source = synth.parse_graded_name(name)[1]
+        offset.setdefault(source, 0.5 * len(offset))
+        rows.append(f"{name},ok,{1 + 4 * float(mos) / 100 + offset[source]}")
+    (tmp_path / "shifted.csv").write_text("\n".join(rows) + "\n")
+    shifted = check(tmp_path / "shifted.csv", tmp_path / "all.txt")
+    assert shifted["within_source_srcc"] == pytest.approx(1.0) and shifted["srcc"] < 0.99
+    assert shifted["pristine_sd"] == pytest.approx(np.std([0.0, 0.5, 1.0]))
     assert r["pairs"] == len(synth.GRADED_PARAMS) * 3  # one test source; strengths 0.5, 0.75 and 1.0 are clear
 
 
