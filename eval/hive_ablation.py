@@ -72,7 +72,12 @@ def main(argv=None):
     p.add_argument("--train", nargs="*", default=[], help="extra key=value for every training run")
     p.add_argument("--parallel", action="store_true", help="train a seed's five adapters at the same time")
     p.add_argument("--record", help="result file (default eval/results/hive_ablation_<variant>.json)")
+    p.add_argument("--global-only", action="store_true", help="only the global-view rows (the Q-Align baseline and "
+                   "+ fine levels): what the clustered variant is built for, at a fraction of the cost")
     args = p.parse_args(argv)
+    train = {k: v for k, v in TRAIN.items() if v[1] == "global" or not args.global_only}
+    fused = {k: v for k, v in FUSED.items() if set(v) <= set(train)}
+    rows = {row: folder for row, folder in ROWS.items() if folder in train or folder in fused}
     data = Path(args.data or f"data/graded_{args.variant}")
     work = Path(args.work or f"runs/ablation_{args.variant}")
     if not (data / "test/labels.txt").is_file():
@@ -83,7 +88,7 @@ def main(argv=None):
     from lmm_vqa.results import read_rows
 
     labels = load_labels(data / "test/labels.txt")
-    runs = {row: [] for row in ROWS}
+    runs = {row: [] for row in rows}
     preds = {}
     for seed in args.seeds:
         run = work / f"seed{seed}"
@@ -91,10 +96,10 @@ def main(argv=None):
         done = run / "results.json"  # a seed's rows, written when it is finished: a rerun skips it
         if done.is_file():
             saved = json.loads(done.read_text())
-            for row in ROWS:
+            for row in rows:
                 runs[row].append(saved["rows"][row])
             if seed == args.seeds[0]:
-                preds = {row: np.array(saved["preds"][row]) for row in ROWS}
+                preds = {row: np.array(saved["preds"][row]) for row in rows}
             print(f"seed {seed}: finished earlier ({done}), not run again", flush=True)
             continue
         joined_preds = {}
@@ -102,15 +107,15 @@ def main(argv=None):
                   f"val_labels={data / 'val/labels.txt'}", f"epochs={args.epochs}", "frames=fps:2", "max_frames=4",
                   f"seed={seed}", "overwrite=true", f"frame_cache={work / 'frame_cache'}", *args.train]
         commands = [["lmm-vqa", "train", config, *common, f"views={views}", f"encoder={encoder}",
-                     f"output_dir={run / name}"] for name, (config, views, encoder) in TRAIN.items()]
+                     f"output_dir={run / name}"] for name, (config, views, encoder) in train.items()]
         if args.parallel:
-            sh_parallel(commands, [run / f"train_{name}.log" for name in TRAIN])
+            sh_parallel(commands, [run / f"train_{name}.log" for name in train])
         else:
             for cmd in commands:
                 sh(*cmd)
-        for name, (coarse, fine) in FUSED.items():
+        for name, (coarse, fine) in fused.items():
             sh("lmm-vqa", "hive", run / coarse, run / fine, "--val", data / "val/labels.txt", "--out", run / name)
-        for row, folder in ROWS.items():
+        for row, folder in rows.items():
             out = run / f"test_{folder}.csv"
             sh("lmm-vqa", "score", data / "test", "--model", run / folder, "--out", out, "--quiet", "--overwrite",
                "--batch-size", "32", "--workers", "8")
@@ -122,9 +127,9 @@ def main(argv=None):
                               **(fusion(run / folder) if TRAIN.get(folder, ("", "", ""))[2] == "dual" else {})})
         if seed == args.seeds[0]:
             preds = dict(joined_preds)
-        done.write_text(json.dumps({"rows": {row: runs[row][-1] for row in ROWS},
-                                    "preds": {row: [float(x) for x in joined_preds[row]] for row in ROWS}}) + "\n")
-        print(f"seed {seed}: " + "; ".join(f"{row} SRCC {runs[row][-1]['srcc']:.4f}" for row in ROWS), flush=True)
+        done.write_text(json.dumps({"rows": {row: runs[row][-1] for row in rows},
+                                    "preds": {row: [float(x) for x in joined_preds[row]] for row in rows}}) + "\n")
+        print(f"seed {seed}: " + "; ".join(f"{row} SRCC {runs[row][-1]['srcc']:.4f}" for row in rows), flush=True)
 
     classical = {}
     sh("python", Path(__file__).parent / "classical_baseline.py", "--train", data / "train/labels.txt",
@@ -144,14 +149,16 @@ def main(argv=None):
               + f"{stats['distinct'][0]:>10.0f}")
     for name, r in classical.items():
         print(f"{'classical: ' + name:<46}{r['main']:>16.4f}{r['srcc']:>16.4f}{r['plcc']:>16.4f}")
-    gate_plot(work, args.seeds, work / "gate.png")
+    if any(encoder == "dual" for _, _, encoder in train.values()):
+        gate_plot(work, args.seeds, work / "gate.png")
     histogram(preds, work / "hist.png")
     import record
 
     figures = {"variant": args.variant, "seeds": args.seeds, "sources": args.sources, "epochs": args.epochs,
+               "size": args.size, "global_only": args.global_only,
                "rows": table, "classical": classical,
                "fusion_fit": {f"seed{s}/{n}": json.loads((work / f"seed{s}" / n / "hive.json").read_text())["weights"]
-                              for s in args.seeds for n in FUSED}}
+                              for s in args.seeds for n in fused}}
     print(f"wrote {record.write(f'hive_ablation_{args.variant}', figures, args.record)}")
 
 
