@@ -414,7 +414,7 @@ def make(out_dir, layout: str = "vdpve", sources: int = 10, size=(1280, 720), se
         raise ValueError(f"layout must be vdpve, cvqad or graded, got {layout!r}")
     if versions is not None and layout != "graded":
         raise ValueError(f"versions picks among the graded layout's versions; the {layout} layout makes all of them")
-    videos_per_source(layout, variant, versions)  # validates the variant and the versions
+    per_source = videos_per_source(layout, variant, versions)  # validates the variant and the versions
     if sources < 1:
         raise ValueError("need at least one source")
     w, h = size
@@ -435,7 +435,7 @@ def make(out_dir, layout: str = "vdpve", sources: int = 10, size=(1280, 720), se
         for fut in as_completed(futures):
             results[futures[fut]] = fut.result()
             if progress:
-                progress.update(videos_per_source(layout, variant, versions))
+                progress.update(per_source)
     counts = {}
     for split, ids in splits.items():
         records = [r for s in ids for r in results[(split, s)]]

@@ -137,6 +137,7 @@ def test_the_graded_check_counts_pristine_first_and_per_kind_srcc(graded, tmp_pa
     assert r["srcc"] == pytest.approx(1.0) and r["pristine_first"] == 1.0
     assert r["within_source_srcc"] == pytest.approx(1.0) and r["pristine_sd"] is None  # one test source
     assert r["score_sd"] == pytest.approx(np.std([1 + 4 * m / 100 for m in labels["mos"]]))
+    assert r["pairs"] == len(synth.GRADED_PARAMS) * 3  # one test source; strengths 0.5, 0.75 and 1.0 are clear
     # a score that the content shifts (one offset per source): each source's ranking stays perfect, the pristine
     # clips spread by the offsets, and the overall SRCC falls
     lines = [line for split in ("train", "val", "test") for line in (out / split / "labels.txt").read_text().split()]
@@ -152,7 +153,6 @@ def test_the_graded_check_counts_pristine_first_and_per_kind_srcc(graded, tmp_pa
     shifted = check(tmp_path / "shifted.csv", tmp_path / "all.txt")
     assert shifted["within_source_srcc"] == pytest.approx(1.0) and shifted["srcc"] < 0.99
     assert shifted["pristine_sd"] == pytest.approx(np.std([0.0, 0.5, 1.0]))
-    assert r["pairs"] == len(synth.GRADED_PARAMS) * 3  # one test source; strengths 0.5, 0.75 and 1.0 are clear
 
 
 def test_sources_past_the_sample_images_are_dead_leaves_pictures():
