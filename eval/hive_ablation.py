@@ -74,6 +74,9 @@ def main(argv=None):
     p.add_argument("--record", help="result file (default eval/results/hive_ablation_<variant>.json)")
     p.add_argument("--global-only", action="store_true", help="only the global-view rows (the Q-Align baseline and "
                    "+ fine levels): what the clustered variant is built for, at a fraction of the cost")
+    p.add_argument("--add-words", action="store_true", help="first give the base's tokenizer the finer level words "
+                   "it lacks, each one token started between its neighbouring known words (eval/add_level_words.py), "
+                   "and train every row on that base")
     args = p.parse_args(argv)
     train = {k: v for k, v in TRAIN.items() if v[1] == "global" or not args.global_only}
     fused = {k: v for k, v in FUSED.items() if set(v) <= set(train)}
@@ -86,6 +89,12 @@ def main(argv=None):
     from lmm_vqa.data import load_labels
     from lmm_vqa.report import evaluate, join
     from lmm_vqa.results import read_rows
+
+    base = args.base
+    if args.add_words:
+        base = work / "base_words"
+        if not (base / "config.json").is_file():
+            sh("python", Path(__file__).parent / "add_level_words.py", args.base, base)
 
     labels = load_labels(data / "test/labels.txt")
     runs = {row: [] for row in rows}
@@ -103,7 +112,7 @@ def main(argv=None):
             print(f"seed {seed}: finished earlier ({done}), not run again", flush=True)
             continue
         joined_preds = {}
-        common = [f"model={args.base}", f"train_labels={data / 'train/labels.txt'}",
+        common = [f"model={base}", f"train_labels={data / 'train/labels.txt'}",
                   f"val_labels={data / 'val/labels.txt'}", f"epochs={args.epochs}", "frames=fps:2", "max_frames=4",
                   f"seed={seed}", "overwrite=true", f"frame_cache={work / 'frame_cache'}", *args.train]
         commands = [["lmm-vqa", "train", config, *common, f"views={views}", f"encoder={encoder}",
@@ -155,7 +164,7 @@ def main(argv=None):
     import record
 
     figures = {"variant": args.variant, "seeds": args.seeds, "sources": args.sources, "epochs": args.epochs,
-               "size": args.size, "global_only": args.global_only,
+               "size": args.size, "global_only": args.global_only, "base": args.base, "add_words": args.add_words,
                "rows": table, "classical": classical,
                "fusion_fit": {f"seed{s}/{n}": json.loads((work / f"seed{s}" / n / "hive.json").read_text())["weights"]
                               for s in args.seeds for n in fused}}

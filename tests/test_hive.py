@@ -255,3 +255,46 @@ def test_dual_encoder_trains_on_other_families(tmp_path, checkpoint, synth_vdpve
 
     row = load_scorer(out, device="cpu").score_video(sorted((synth_vdpve / "test").glob("*.mp4"))[0])
     assert row["status"] == "ok", row["error"]
+
+
+@pytest.mark.parametrize("family", ["llava", "qwen2_vl"])  # a SentencePiece-style and a byte-level tokenizer
+def test_add_level_words_gives_fine_words_one_token_each_and_keeps_5_level_scores(tmp_path, checkpoint, synth_vdpve,
+                                                                                   family):
+    import sys
+    from pathlib import Path
+
+    from transformers import AutoTokenizer
+
+    from lmm_vqa.levels import DEFAULT_LEVELS
+    from lmm_vqa.scoring import ScorerConfig, resolve_level_tokens
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "eval"))
+    from add_level_words import anchors_of, main as add_words
+
+    assert anchors_of(2.5, DEFAULT_LEVELS) == ["poor", "fair"] and anchors_of(1.0, DEFAULT_LEVELS) == ["bad"]
+    base, out = checkpoint(family), tmp_path / "base_fine"
+    prefix = ScorerConfig.load(base).answer_prefix
+    before = resolve_level_tokens(AutoTokenizer.from_pretrained(base), prefix, FINE_LEVELS.words)
+    new = [w for w, ids in zip(FINE_LEVELS.words, before) if len(ids) > 1]
+    assert new  # the tiny tokenizers know the five Q-Align words and a few others, not HIVE's finer ones
+    add_words([str(base), str(out)])
+    tokenizer = AutoTokenizer.from_pretrained(out)
+    after = resolve_level_tokens(tokenizer, prefix, FINE_LEVELS.words)
+    assert all(len(ids) == 1 for ids in after)
+    assert [a for a, b in zip(after, before) if len(b) == 1] == [b for b in before if len(b) == 1]  # known: unchanged
+
+    weights = load_file(out / "model.safetensors")
+    head = next(v for k, v in weights.items() if k.endswith("lm_head.weight"))
+    ids = dict(zip(FINE_LEVELS.words, (i[0] for i in after)))
+    for word in new:
+        anchors = anchors_of(FINE_LEVELS.values[FINE_LEVELS.words.index(word)], DEFAULT_LEVELS)
+        torch.testing.assert_close(head[ids[word]], head[[ids[a] for a in anchors]].mean(0))
+    scores = {}
+    for name, folder in (("before", base), ("after", out)):  # the five words' probabilities are untouched
+        csv = tmp_path / f"{name}.csv"
+        assert main(["score", str(synth_vdpve / "test"), "--model", str(folder), "--out", str(csv), "--quiet",
+                     "--max-frames", "2"]) == 0
+        scores[name] = np.array([float(r["score"]) for r in read_rows(csv)])
+    np.testing.assert_allclose(scores["after"], scores["before"], atol=1e-5)
+    add_words([str(out), str(tmp_path / "again")])  # nothing left to add: the same vocabulary
+    assert len(AutoTokenizer.from_pretrained(tmp_path / "again")) == len(tokenizer)
