@@ -60,7 +60,7 @@ def sh_parallel(commands: list[list], logs: list[Path]) -> None:
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--variant", choices=["plain", "local", "clustered"], default="plain")
+    p.add_argument("--variant", choices=["plain", "local", "clustered", "narrow"], default="plain")
     p.add_argument("--data", help="the data folder (default data/graded_<variant>; made if missing)")
     p.add_argument("--base", default="lmm_vqa/demo_model")
     p.add_argument("--work", help="default runs/ablation_<variant>")
@@ -73,7 +73,7 @@ def main(argv=None):
     p.add_argument("--parallel", action="store_true", help="train a seed's five adapters at the same time")
     p.add_argument("--record", help="result file (default eval/results/hive_ablation_<variant>.json)")
     p.add_argument("--global-only", action="store_true", help="only the global-view rows (the Q-Align baseline and "
-                   "+ fine levels): what the clustered variant is built for, at a fraction of the cost")
+                   "+ fine levels): what the clustered and narrow variants are built for, at a fraction of the cost")
     p.add_argument("--add-words", action="store_true", help="first give the base's tokenizer the finer level words "
                    "it lacks, each one token started between its neighbouring known words (eval/add_level_words.py), "
                    "and train every row on that base")

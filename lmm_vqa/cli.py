@@ -461,9 +461,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("out_dir")
     p.add_argument("--layout", choices=["vdpve", "cvqad", "graded"], default="vdpve",
                    help="graded: frame-visible distortions at four strengths, MOS = 100 - 80 x strength")
-    p.add_argument("--variant", choices=["plain", "local", "clustered"], default="plain",
+    p.add_argument("--variant", choices=["plain", "local", "clustered", "narrow"], default="plain",
                    help="graded only: local = fine artefacts a resized frame hides; clustered = mild strengths, "
-                        "MOS in a narrow band")
+                        "MOS in a narrow band; narrow = plain's clips, MOS squeezed into 62-80")
     p.add_argument("--versions", type=int, default=None,
                    help="graded only: each source's pristine clip and this many of its other versions, drawn at "
                         "random per source (default: all of them); more content for the same number of videos, "

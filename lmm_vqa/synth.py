@@ -13,8 +13,9 @@ Layouts (read unchanged by `lmm_vqa.data.load_labels`):
 - graded: `{split}/labels.txt` as vdpve; distortions visible in the frames alone (blur, noise, real
   H.264 blocking, over/under-exposure, low contrast, banding, down-then-up scaling) at four strengths,
   labelled by what was done (MOS = 100 - 80 * strength), kinds put on one scale by a calibration (see
-  GRADED_PARAMS); variants `local` (fine noise that only a native-resolution view shows) and `clustered`
-  (mild strengths: MOS crowds into a narrow band). `versions` makes only some of each source's versions
+  GRADED_PARAMS); variants `local` (fine noise that only a native-resolution view shows), `clustered`
+  (mild strengths: MOS crowds into a narrow band) and `narrow` (the plain variant's clips, their MOS squeezed
+  into 62-80, one bin of five: crowded labels on differences the model can see). `versions` makes only some of each source's versions
   (its pristine clip and K others drawn at random), for training sets with more content per video.
 Splits are by source: no source is in two splits.
 """
@@ -273,6 +274,12 @@ LOCAL_PARAMS = {
 }
 # The clustered variant: mild strengths only, so MOS crowds into 68-84 (a 5-level model sees one level there).
 CLUSTERED_STRENGTHS = (0.2, 0.3, 0.4)
+# The narrow variant: the plain variant's clips, pristine to strongest, labelled 80 down to 62. Q-Align's hard
+# targets (0-100 cut into five equal bins) make all of it "good", (60, 80]; cut into nine, HIVE's finer words,
+# it is great, good and decent. What separates it from the clustered variant is that these distortions are
+# plain to see (there, mild strengths at 68, 76 and 84 fall in the same two bins, good and excellent / great,
+# for both level sets).
+NARROW_MOS = (80.0, 62.0)
 GRADED_CLEAN_CRF = 12  # every clip but the compressed ones is encoded all but losslessly
 # each kind's parameter at strength 0: no distortion
 GRADED_NEUTRAL = {"blur": 0.0, "noise": 0.0, "compression": GRADED_CLEAN_CRF, "bright": 1.0, "dark": 1.0,
@@ -312,19 +319,22 @@ def graded_distort(frames: np.ndarray, kind: str, param: float) -> np.ndarray:
     return np.clip(np.round(x), 0, 255).astype(np.uint8)
 
 
-def graded_mos(strength: float) -> float:
+def graded_mos(strength: float, variant: str = "plain") -> float:
+    if variant == "narrow":
+        high, low = NARROW_MOS
+        return round(high - (high - low) * strength, 3)
     return round(100 - 80 * strength, 3)
 
 
 def graded_plan(variant: str) -> list[tuple[str, float]]:
     """(kind, strength) of every version of a source, the pristine one first."""
-    if variant == "plain":
+    if variant in ("plain", "narrow"):
         return [("none", 0.0)] + [(k, s) for k in GRADED_PARAMS for s in GRADED_STRENGTHS]
     if variant == "local":
         return [("none", 0.0)] + [(k, s) for k in LOCAL_PARAMS for s in GRADED_STRENGTHS]
     if variant == "clustered":
         return [(k, s) for k in GRADED_PARAMS for s in CLUSTERED_STRENGTHS]
-    raise ValueError(f"variant must be plain, local or clustered, got {variant!r}")
+    raise ValueError(f"variant must be plain, local, clustered or narrow, got {variant!r}")
 
 
 def graded_table(width: int = 1280) -> dict:
@@ -379,7 +389,7 @@ def _graded_source(folder: Path, s: int, size, seconds: float, fps: int, seed: i
         else:
             frames = clip if kind == "none" else graded_distort(clip, kind, param)
             write_video(folder / name, frames, fps=fps, crf=GRADED_CLEAN_CRF)
-        lines.append(f"{name},{graded_mos(strength)}")
+        lines.append(f"{name},{graded_mos(strength, variant)}")
     return lines
 
 
@@ -406,7 +416,7 @@ def make(out_dir, layout: str = "vdpve", sources: int = 10, size=(1280, 720), se
          fps: int = 25, seed: int = 0, progress=None, workers: int = 1, variant: str = "plain",
          versions: int | None = None) -> dict:
     """Write a synthetic dataset; returns {split: number of videos}. Sources are made in
-    `workers` processes; the files do not depend on it. `variant` (graded layout): plain, local, clustered.
+    `workers` processes; the files do not depend on it. `variant` (graded layout): plain, local, clustered, narrow.
     `versions` (graded layout): each source's pristine clip and this many of its other versions, drawn at random
     per source, instead of all of them: more content for the same number of videos. A source's clips are the
     same clips the whole plan would make of it."""

@@ -61,6 +61,25 @@ def test_the_clustered_variant_crowds_into_a_narrow_band():
     assert np.std(clustered) < np.std(plain) / 3
 
 
+def test_the_narrow_variant_labels_the_plain_clips_in_one_coarse_bin():
+    """Same clips as plain, same order of MOS, squeezed into 62-80: Q-Align's hard targets are one word for all
+    of them, HIVE's nine levels tell three apart (and in the clustered variant both tell the same two apart)."""
+    from lmm_vqa.levels import DEFAULT_LEVELS, FINE_LEVELS, hard_labels
+
+    plan = synth.graded_plan("narrow")
+    assert plan == synth.graded_plan("plain")
+    mos = np.array([synth.graded_mos(s, "narrow") for _, s in plan])
+    plain = np.array([synth.graded_mos(s) for _, s in plan])
+    assert mos.min() == 62 and mos.max() == 80 and (np.argsort(-mos, kind="stable") == np.argsort(-plain, kind="stable")).all()
+
+    def targets(mos, levels):
+        return {levels.words[i] for i in hard_labels(mos, (0, 100), levels).argmax(1)}
+
+    assert targets(mos, DEFAULT_LEVELS) == {"good"} and targets(mos, FINE_LEVELS) == {"decent", "good", "great"}
+    clustered = np.array([synth.graded_mos(s) for _, s in synth.graded_plan("clustered")])
+    assert targets(clustered, DEFAULT_LEVELS) == {"good", "excellent"} and targets(clustered, FINE_LEVELS) == {"good", "great"}
+
+
 def test_local_artefacts_fade_when_the_frame_is_resized_to_the_encoders_input(tmp_path):
     """At 1280x720 the local variant's strongest artefacts are there at native resolution; resized to 336 px
     wide (what a vision tower gets) most of their energy is gone."""
@@ -94,6 +113,10 @@ def test_the_cli_makes_a_variant_and_refuses_one_for_another_layout(tmp_path, ca
                  "96x64", "--seconds", "0.5", "--fps", "4", "--workers", "1"]) == 0
     ds = load_labels(out / "train" / "labels.txt", check_files=True)
     assert len(ds) == len(synth.graded_plan("clustered")) and min(ds["mos"]) >= 60
+    assert main(["synth", str(tmp_path / "narrow"), "--layout", "graded", "--variant", "narrow", "--sources", "1",
+                 "--size", "96x64", "--seconds", "0.5", "--fps", "4", "--workers", "1"]) == 0
+    narrow = load_labels(tmp_path / "narrow" / "train" / "labels.txt", check_files=True)
+    assert len(narrow) == 33 and set(narrow["mos"]) == {80, 75.5, 71, 66.5, 62}
     assert main(["synth", str(tmp_path / "x"), "--variant", "local"]) == 2
     assert "--variant local is a variant of --layout graded" in capsys.readouterr().err
 
