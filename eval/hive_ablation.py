@@ -40,6 +40,9 @@ ROWS = {  # row: model folder under work
     "+ fine levels (global, fused 5+9)": "hive_global",
     "HIVE (dual encoder, fused 5+9)": "hive_dualenc",
 }
+# rows read from a fused model's test predictions: its fine adapter's own score (what the fusion is given)
+PART_ROWS = {"fine levels alone (global, 9 levels)": ("hive_global", "score_fine"),
+             "fine levels alone (dual encoder, 9 levels)": ("hive_dualenc", "score_fine")}
 
 
 def sh(*args):
@@ -80,7 +83,8 @@ def main(argv=None):
     args = p.parse_args(argv)
     train = {k: v for k, v in TRAIN.items() if v[1] == "global" or not args.global_only}
     fused = {k: v for k, v in FUSED.items() if set(v) <= set(train)}
-    rows = {row: folder for row, folder in ROWS.items() if folder in train or folder in fused}
+    rows = {row: (folder, "score") for row, folder in ROWS.items() if folder in train or folder in fused}
+    rows.update({row: part for row, part in PART_ROWS.items() if part[0] in fused})
     data = Path(args.data or f"data/graded_{args.variant}")
     work = Path(args.work or f"runs/ablation_{args.variant}")
     if not (data / "test/labels.txt").is_file():
@@ -105,7 +109,9 @@ def main(argv=None):
         done = run / "results.json"  # a seed's rows, written when it is finished: a rerun skips it
         if done.is_file():
             saved = json.loads(done.read_text())
-            for row in rows:
+            for row, (folder, column) in rows.items():  # a row added since: read from the seed's predictions
+                if row not in saved["rows"]:
+                    saved["rows"][row], saved["preds"][row] = test_result(run, folder, column, labels, seed)
                 runs[row].append(saved["rows"][row])
             if seed == args.seeds[0]:
                 preds = {row: np.array(saved["preds"][row]) for row in rows}
@@ -124,20 +130,16 @@ def main(argv=None):
                 sh(*cmd)
         for name, (coarse, fine) in fused.items():
             sh("lmm-vqa", "hive", run / coarse, run / fine, "--val", data / "val/labels.txt", "--out", run / name)
-        for row, folder in rows.items():
-            out = run / f"test_{folder}.csv"
-            sh("lmm-vqa", "score", data / "test", "--model", run / folder, "--out", out, "--quiet", "--overwrite",
-               "--batch-size", "32", "--workers", "8")
-            joined = join(read_rows(out), labels)
-            joined_preds[row] = joined["pred"]
-            result = evaluate(joined, "ntire2023")["overall"]
-            runs[row].append({"seed": seed, "main": result["main"], "srcc": result["srcc"], "plcc": result["plcc"],
-                              "distinct": int(len(np.unique(joined["pred"].round(4)))),
-                              **(fusion(run / folder) if TRAIN.get(folder, ("", "", ""))[2] == "dual" else {})})
+        for folder in dict.fromkeys(folder for folder, _ in rows.values()):
+            sh("lmm-vqa", "score", data / "test", "--model", run / folder, "--out", run / f"test_{folder}.csv",
+               "--quiet", "--overwrite", "--batch-size", "32", "--workers", "8")
+        for row, (folder, column) in rows.items():
+            result, joined_preds[row] = test_result(run, folder, column, labels, seed)
+            runs[row].append(result)
         if seed == args.seeds[0]:
-            preds = dict(joined_preds)
+            preds = {row: np.array(v) for row, v in joined_preds.items()}
         done.write_text(json.dumps({"rows": {row: runs[row][-1] for row in rows},
-                                    "preds": {row: [float(x) for x in joined_preds[row]] for row in rows}}) + "\n")
+                                    "preds": joined_preds}) + "\n")
         print(f"seed {seed}: " + "; ".join(f"{row} SRCC {runs[row][-1]['srcc']:.4f}" for row in rows), flush=True)
 
     classical = {}
@@ -169,6 +171,19 @@ def main(argv=None):
                "fusion_fit": {f"seed{s}/{n}": json.loads((work / f"seed{s}" / n / "hive.json").read_text())["weights"]
                               for s in args.seeds for n in fused}}
     print(f"wrote {record.write(f'hive_ablation_{args.variant}', figures, args.record)}")
+
+
+def test_result(run: Path, folder: str, column: str, labels, seed: int) -> tuple[dict, list]:
+    """One row's metrics on the test split, from `column` of run/test_<folder>.csv, and its predictions."""
+    from lmm_vqa.report import evaluate, join
+    from lmm_vqa.results import read_rows
+
+    joined = join(read_rows(run / f"test_{folder}.csv"), labels, column=column)
+    result = evaluate(joined, "ntire2023")["overall"]
+    return ({"seed": seed, "main": result["main"], "srcc": result["srcc"], "plcc": result["plcc"],
+             "distinct": int(len(np.unique(joined["pred"].round(4)))),
+             **(fusion(run / folder) if TRAIN.get(folder, ("", "", ""))[2] == "dual" else {})},
+            [float(x) for x in joined["pred"]])
 
 
 def gate_plot(work: Path, seeds: list, path: Path) -> None:
