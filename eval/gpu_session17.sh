@@ -10,13 +10,15 @@
 #       the old 448x256 training split; export; score the 448x256 test split with the new and the shipped model;
 #       one archive with the model, the log and the predictions.
 #   bash eval/gpu_session17.sh all     both in one call (DATA_UNTIL 230 s by default).
+# Session 18 ran `all` (DATA_UNTIL=240) from the shipped model, then again with FROM=runs/s18a (the first call's
+# model, carried) and FIRST_CHUNK=3: new pictures only.
 # Results land in $OUT; copy the result files into eval/results/ and run `python eval/render_benchmarks.py`.
 source eval/gpu_setup.sh  # OUT, LIMIT, left(), the wheels and this checkout installed
 S="python3 -m lmm_vqa.cli synth --layout graded --seconds 2 --fps 8 --workers 16"
 data() {
   [ -f data/g448/test/labels.txt ] || $S data/g448 --sources 96 --size 448x256 --seed 1 2>&1 | grep -v "video/s"
   echo "g448 ended at $SECONDS s"
-  local i=0
+  local i=${FIRST_CHUNK:-0}  # chunk i: seeds 20 + i and 40 + i; a later call starts past the chunks trained on
   while true; do  # a chunk takes about 40 s on 16 cores (H200 host); start one only where it can finish
     [ $(( DATA_UNTIL - SECONDS )) -gt 50 ] || break
     [ -f data/n448_$i/test/labels.txt ] || timeout $(( DATA_UNTIL - SECONDS )) $S data/n448_$i --sources ${CHUNK448:-150} \
@@ -36,8 +38,8 @@ for f in sorted(Path("data").glob("n*_*/*/labels.txt")):  # dead-leaves sources 
     print(f, len(new), "of", len(lines))
 PY
 }
-train_files() { ls data/g448/train/labels.txt data/n*_*/*/labels_new.txt | grep -v "n224_0/val"; }
-val_files() { ls data/g448/val/labels.txt data/n224_0/val/labels_new.txt 2>/dev/null; }
+train_files() { ls data/g448/train/labels.txt data/n*_*/*/labels_new.txt | grep -v "n224_${FIRST_CHUNK:-0}/val"; }
+val_files() { ls data/g448/val/labels.txt data/n224_${FIRST_CHUNK:-0}/val/labels_new.txt 2>/dev/null; }
 run() {  # a training run on whichever chunks were made
   python3 -m lmm_vqa.cli train train/configs/demo_model.yaml frame_cache=data/frame_cache batch_size=128 \
     model=${FROM:-lmm_vqa/demo_model} train_labels=[$(train_files | paste -sd,)] hflip=0.5 val_limit=400 \
