@@ -142,6 +142,11 @@ def main(argv=None):
                                     "preds": joined_preds}) + "\n")
         print(f"seed {seed}: " + "; ".join(f"{row} SRCC {runs[row][-1]['srcc']:.4f}" for row in rows), flush=True)
 
+    # the base model as it is, before any of the rows' fine-tuning (its own levels): where the rows start from
+    if not (work / "test_base.csv").is_file():
+        sh("lmm-vqa", "score", data / "test", "--model", args.base, "--out", work / "test_base.csv", "--quiet",
+           "--overwrite", "--batch-size", "32", "--workers", "8")
+    untrained = evaluate(join(read_rows(work / "test_base.csv"), labels), "ntire2023")["overall"]
     classical = {}
     sh("python", Path(__file__).parent / "classical_baseline.py", "--train", data / "train/labels.txt",
        "--test", data / "test/labels.txt", "--out", work / "classical")
@@ -158,6 +163,7 @@ def main(argv=None):
         table.append({"row": row, **{k: {"mean": m, "sd": sd} for k, (m, sd) in stats.items()}, "runs": results})
         print(f"{row:<46}" + "".join(f"{m:>9.4f} ± {sd:<5.3f}" for k, (m, sd) in stats.items() if k != "distinct")
               + f"{stats['distinct'][0]:>10.0f}")
+    print(f"{'base model, not fine-tuned':<46}{untrained['main']:>16.4f}{untrained['srcc']:>16.4f}{untrained['plcc']:>16.4f}")
     for name, r in classical.items():
         print(f"{'classical: ' + name:<46}{r['main']:>16.4f}{r['srcc']:>16.4f}{r['plcc']:>16.4f}")
     if any(encoder == "dual" for _, _, encoder in train.values()):
@@ -168,6 +174,7 @@ def main(argv=None):
     figures = {"variant": args.variant, "seeds": args.seeds, "sources": args.sources, "epochs": args.epochs,
                "size": args.size, "global_only": args.global_only, "base": args.base, "add_words": args.add_words,
                "rows": table, "classical": classical,
+               "untrained": {k: untrained[k] for k in ("main", "srcc", "plcc")},
                "fusion_fit": {f"seed{s}/{n}": json.loads((work / f"seed{s}" / n / "hive.json").read_text())["weights"]
                               for s in args.seeds for n in fused}}
     print(f"wrote {record.write(f'hive_ablation_{args.variant}', figures, args.record)}")

@@ -395,8 +395,10 @@ def hive_ablation(name: str) -> str:
         shares = [x["fusion_share"] for x in r["runs"] if x.get("fusion_share") is not None]
         rows.append([r["row"], ms(r["main"]), ms(r["srcc"]), ms(r["plcc"]), f"{r['distinct']['mean']:.0f}",
                      f"{sum(shares) / len(shares):.2f}" if shares else "-"])
-    for method, r in f["classical"].items():
-        rows.append([f"classical: {method}", f"{r['main']:.3f}", f"{r['srcc']:.3f}", f"{r['plcc']:.3f}", "-", "-"])
+    references = {"base model, not fine-tuned": f["untrained"]} if "untrained" in f else {}
+    references.update({f"classical: {method}": r for method, r in f["classical"].items()})
+    for label, r in references.items():
+        rows.append([label, f"{r['main']:.3f}", f"{r['srcc']:.3f}", f"{r['plcc']:.3f}", "-", "-"])
     return (provenance(rec, name) + f"\n\nSeeds {f['seeds']}, {f['epochs']} epochs, {f['sources']} sources; mean ± sd over "
             "the seeds.\n\n" + table(["model", "NTIRE 2023 main", "SRCC", "PLCC", "distinct scores",
                                        "fusion share (dual encoder)"], rows))
