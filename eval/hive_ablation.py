@@ -91,8 +91,6 @@ def main(argv=None):
         sh("lmm-vqa", "synth", data, "--layout", "graded", "--variant", args.variant, "--sources", args.sources,
            "--size", args.size, "--seconds", "2", "--fps", "8", "--workers", args.workers)
     from lmm_vqa.data import load_labels
-    from lmm_vqa.report import evaluate, join
-    from lmm_vqa.results import read_rows
 
     base = args.base
     if args.add_words:
@@ -131,8 +129,7 @@ def main(argv=None):
         for name, (coarse, fine) in fused.items():
             sh("lmm-vqa", "hive", run / coarse, run / fine, "--val", data / "val/labels.txt", "--out", run / name)
         for folder in dict.fromkeys(folder for folder, _ in rows.values()):
-            sh("lmm-vqa", "score", data / "test", "--model", run / folder, "--out", run / f"test_{folder}.csv",
-               "--quiet", "--overwrite", "--batch-size", "32", "--workers", "8")
+            score_test(data, run / folder, run / f"test_{folder}.csv")
         for row, (folder, column) in rows.items():
             result, joined_preds[row] = test_result(run, folder, column, labels, seed)
             runs[row].append(result)
@@ -144,14 +141,13 @@ def main(argv=None):
 
     # the base model as it is, before any of the rows' fine-tuning (its own levels): where the rows start from
     if not (work / "test_base.csv").is_file():
-        sh("lmm-vqa", "score", data / "test", "--model", args.base, "--out", work / "test_base.csv", "--quiet",
-           "--overwrite", "--batch-size", "32", "--workers", "8")
-    untrained = evaluate(join(read_rows(work / "test_base.csv"), labels), "ntire2023")["overall"]
+        score_test(data, args.base, work / "test_base.csv")
+    untrained, _ = overall(work / "test_base.csv", labels)
     classical = {}
     sh("python", Path(__file__).parent / "classical_baseline.py", "--train", data / "train/labels.txt",
        "--test", data / "test/labels.txt", "--out", work / "classical")
     for name in ("blur", "ridge"):
-        result = evaluate(join(read_rows(work / "classical" / f"{name}.csv"), labels), "ntire2023")["overall"]
+        result, _ = overall(work / "classical" / f"{name}.csv", labels)
         classical[name] = {k: result[k] for k in ("main", "srcc", "plcc")}
 
     table = []
@@ -180,17 +176,27 @@ def main(argv=None):
     print(f"wrote {record.write(f'hive_ablation_{args.variant}', figures, args.record)}")
 
 
-def test_result(run: Path, folder: str, column: str, labels, seed: int) -> tuple[dict, list]:
-    """One row's metrics on the test split, from `column` of run/test_<folder>.csv, and its predictions."""
+def score_test(data: Path, model, out: Path) -> None:
+    sh("lmm-vqa", "score", data / "test", "--model", model, "--out", out, "--quiet", "--overwrite",
+       "--batch-size", "32", "--workers", "8")
+
+
+def overall(csv: Path, labels, column: str = "score") -> tuple[dict, np.ndarray]:
+    """The NTIRE 2023 metrics of `column` in a predictions file against the test labels, and the predictions."""
     from lmm_vqa.report import evaluate, join
     from lmm_vqa.results import read_rows
 
-    joined = join(read_rows(run / f"test_{folder}.csv"), labels, column=column)
-    result = evaluate(joined, "ntire2023")["overall"]
+    joined = join(read_rows(csv), labels, column=column)
+    return evaluate(joined, "ntire2023")["overall"], joined["pred"]
+
+
+def test_result(run: Path, folder: str, column: str, labels, seed: int) -> tuple[dict, list]:
+    """One row's metrics on the test split, from `column` of run/test_<folder>.csv, and its predictions."""
+    result, pred = overall(run / f"test_{folder}.csv", labels, column)
     return ({"seed": seed, "main": result["main"], "srcc": result["srcc"], "plcc": result["plcc"],
-             "distinct": int(len(np.unique(joined["pred"].round(4)))),
+             "distinct": int(len(np.unique(pred.round(4)))),
              **(fusion(run / folder) if TRAIN.get(folder, ("", "", ""))[2] == "dual" else {})},
-            [float(x) for x in joined["pred"]])
+            [float(x) for x in pred])
 
 
 def gate_plot(work: Path, seeds: list, path: Path) -> None:
