@@ -246,8 +246,9 @@ def histogram(preds: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(len(preds), 1, figsize=(7, 1.8 * len(preds)), sharex=True, dpi=120)
+    bins = np.histogram_bin_edges(np.concatenate(list(preds.values())), bins=80)  # one width: a collapse shows as one bar
     for ax, (name, pred) in zip(axes, preds.items()):
-        ax.hist(pred, bins=80, color="C0")
+        ax.hist(pred, bins=bins, color="C0")
         ax.set_title(f"{name}: {len(np.unique(pred.round(4)))} distinct scores", fontsize=9)
     axes[-1].set_xlabel("predicted score (1-5)")
     fig.tight_layout()

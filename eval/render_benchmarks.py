@@ -472,7 +472,8 @@ RENDERERS = {"dtype_agreement": dtype_agreement, "gpu_tests": gpu_tests, "train_
                  "score_llava_s16", "score_fp8_b64_s16", "score_llava_b64_s16", "score_qwen2_vl_fp8_s16")},
              **{name: (lambda name=name: hive_ablation(name)) for name in (
                  "hive_ablation_local", "hive_ablation_clustered", "hive_ablation_clustered_hard",
-                 "hive_ablation_clustered_hard_words", "hive_ablation_narrow_hard", "hive_ablation_narrow_soft")}}
+                 "hive_ablation_clustered_hard_words", "hive_ablation_narrow_hard", "hive_ablation_narrow_hard_48",
+                 "hive_ablation_narrow_soft")}}
 
 
 def render(text: str) -> str:
