@@ -10,8 +10,8 @@
 #       the old 448x256 training split; export; score the 448x256 test split with the new and the shipped model;
 #       one archive with the model, the log and the predictions.
 #   bash eval/gpu_session17.sh all     both in one call (DATA_UNTIL 230 s by default).
-# Session 18 ran `all` (DATA_UNTIL=240) from the shipped model, then again with FROM=runs/s18a (the first call's
-# model, carried) and FIRST_CHUNK=3: new pictures only.
+# Session 18 ran `all` (DATA_UNTIL=240) from the shipped model. The next step, `FIRST_CHUNK=3 all` from the model
+# shipped then (new pictures only), got no machine in sessions 18 and 19.
 # Results land in $OUT; copy the result files into eval/results/ and run `python eval/render_benchmarks.py`.
 source eval/gpu_setup.sh  # OUT, LIMIT, left(), the wheels and this checkout installed
 S="python3 -m lmm_vqa.cli synth --layout graded --seconds 2 --fps 8 --workers 16"

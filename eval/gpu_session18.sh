@@ -1,6 +1,7 @@
 # GPU step of session 18 (issue 15), one H100 or H200, carry .whl_demo: the narrow variant's HIVE ablation at three
 # times the CPU run's sources (48 at 448x256), hard targets, the base with the finer words, the global-view rows;
 # seeds one after another until the call's time runs short, then the table over the seeds that finished.
+# It got no machine; session 19 ran the same ablation on the CPU (docs/benchmarks.md, "at three times the sources").
 source eval/gpu_setup.sh  # OUT, LIMIT, left(), the wheels and this checkout installed
 A="python3 eval/hive_ablation.py --variant narrow --size 448x256 --sources ${SOURCES:-48} --epochs 4 --base lmm_vqa/demo_model
    --workers 16 --data data/narrow448 --global-only --add-words --parallel --work runs/abl_narrow"
