@@ -5,6 +5,7 @@
 
 `--family fast_vlm` (the bundled demo since session 11): a FastViT-HD tower (convolutional, 1.2 M parameters,
 in its trainable multi-branch form; `eval/export_demo_model.py` folds it) + Qwen2 4x256, 256 px input.
+`--embed-dims 32 64 128 256 512 --layers 1 2 2 2 1`: a larger tower (5.8 M parameters) of the same family.
 
 `--dct-stem`: the vision tower's patch embedding starts as a 2-D DCT filter bank (luma at every frequency up
 to the budget, chroma at the lowest) instead of random filters, so that from the first step each patch token
@@ -39,11 +40,18 @@ if __name__ == "__main__":
     p.add_argument("--side", type=int, default=DEMO_FAST_VLM_SHAPES["side"],
                    help="fast_vlm: the input image's side in pixels (one visual token per 64 px)")
     p.add_argument("--dct-stem", action="store_true", help="llava: start the patch embedding as a DCT filter bank")
+    p.add_argument("--embed-dims", type=int, nargs=5, help="fast_vlm: the tower's five stage widths "
+                   "(default 16 32 64 128 256)")
+    p.add_argument("--layers", type=int, nargs=5, help="fast_vlm: blocks per stage (default 1 1 1 1 1)")
     args = p.parse_args()
     if args.family == "fast_vlm":
-        from lmm_vqa.backbones.fast_vlm import DEMO_VISION
+        from lmm_vqa.backbones.fast_vlm import DEMO_VISION, vision_config
 
-        folder = build_fast_vlm_checkpoint(args.out, DEMO_VISION, **{**DEMO_FAST_VLM_SHAPES, "side": args.side})
+        vision = DEMO_VISION
+        if args.embed_dims or args.layers:
+            vision = vision_config(args.embed_dims or (16, 32, 64, 128, 256), args.layers or (1, 1, 1, 1, 1),
+                                   inference_mode=False)
+        folder = build_fast_vlm_checkpoint(args.out, vision, **{**DEMO_FAST_VLM_SHAPES, "side": args.side})
     else:
         folder = build_llava_checkpoint(args.out, **DEMO_SHAPES, seed=0)
     if args.dct_stem:
