@@ -60,7 +60,7 @@ print(n, 'training videos', file=sys.stderr); print(max(1, int(budget / epoch_s)
   python3 eval/export_demo_model.py runs/demo_model runs/demo_export
   for m in new shipped; do  # both models on the same clips
     python3 -m lmm_vqa.cli score data/g448/test $([ $m = new ] && echo --model runs/demo_export) \
-      --out runs/pred_${m}_g448.csv --quiet --batch-size 256 --workers 14
+      --out runs/pred_${m}_g448.csv --overwrite --quiet --batch-size 256 --workers 14
     python3 eval/graded_check.py runs/pred_${m}_g448.csv --labels data/g448/test/labels.txt \
       --record $OUT/demo_s17_${m}_g448.json | tail -n 2
   done

@@ -204,15 +204,38 @@ def _as_checkpoint(model, preset: str | None = None) -> Checkpoint:
     return model if isinstance(model, Checkpoint) else describe(model, preset)
 
 
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
+
+
+def weights_stamp(ckpt: Checkpoint) -> str | None:
+    """A short stamp of the weight files in a checkpoint's local folders (base and adapters): their names, sizes
+    and modification times, hashed. It changes when a folder is trained or exported into again under the same
+    name, which its path alone does not show; None for a hub model (its id names one revision at a time)."""
+    import hashlib
+
+    folders = [Path(f) for f in (ckpt.base, *ckpt.adapters.values()) if Path(f).is_dir()]
+    if not folders:
+        return None
+    stamp = hashlib.sha256()
+    for folder in folders:
+        for f in sorted(folder.iterdir()):
+            if f.suffix in WEIGHT_SUFFIXES and f.is_file():
+                st = f.stat()
+                stamp.update(f"{f.resolve()}:{st.st_size}:{st.st_mtime_ns};".encode())
+    return stamp.hexdigest()[:16]
+
+
 def run_settings(model=None, **overrides) -> dict:
-    """What the scores of a run depend on, known without loading the model: the checkpoint and its
-    resolved scoring settings; for a HIVE folder, both parts' settings and the fusion weights. A results
-    file records this, and a resumed run must match it. `model`: as for describe, or a Checkpoint."""
+    """What the scores of a run depend on, known without loading the model: the checkpoint (and a stamp of
+    its weight files) and its resolved scoring settings; for a HIVE folder, both parts' settings and the
+    fusion weights. A results file records this, and a resumed run must match it. `model`: as for describe,
+    or a Checkpoint."""
     ckpt = _as_checkpoint(model)
     configs = {part: asdict(c) for part, c in scorer_configs(ckpt, **overrides).items()}
+    which = {"model": ckpt.identity, "weights": weights_stamp(ckpt)}
     if ckpt.kind == "hive":
-        return {"model": ckpt.identity, "settings": configs, "fusion_weights": ckpt.fusion_weights}
-    return {"model": ckpt.identity, "settings": configs[""], **({"preset": ckpt.preset} if ckpt.preset else {})}
+        return {**which, "settings": configs, "fusion_weights": ckpt.fusion_weights}
+    return {**which, "settings": configs[""], **({"preset": ckpt.preset} if ckpt.preset else {})}
 
 
 def result_columns(model=None, **overrides) -> tuple[tuple[str, ...], tuple[str, ...]]:

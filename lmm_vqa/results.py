@@ -105,6 +105,8 @@ class ResultWriter:
                   f"({record.name}); resuming as if they were this run's", file=sys.stderr)
             return
         old = json.loads(record.read_text())
+        if "weights" not in old:  # recorded by an earlier lmm-vqa: the path alone must do
+            settings = {k: v for k, v in settings.items() if k != "weights"}
         diff = _differences({k: old.get(k) for k in settings}, settings)
         if diff:
             raise ValueError(f"{self.path} holds {num_kept} rows scored with other settings than this run's:\n  "

@@ -262,6 +262,32 @@ def test_rerun_with_other_settings_is_refused_and_overwrite_starts_afresh(checkp
     assert json.loads(out.with_name(out.name + ".run.json").read_text())["model"] == qwen
 
 
+def test_a_model_trained_again_into_the_same_folder_does_not_resume(checkpoint, videos, tmp_path, capsys):
+    """The folder's path is the same, its weights are not: resuming would keep the old model's scores."""
+    import os
+    import shutil
+
+    model, out = tmp_path / "model", tmp_path / "r.csv"
+    shutil.copytree(checkpoint("llava"), model)
+    assert main(["score", str(videos["h264"]), "--model", str(model), "--out", str(out), "--quiet"]) == 0
+    weights = model / "model.safetensors"
+    st = weights.stat()
+    os.utime(weights, ns=(st.st_atime_ns, st.st_mtime_ns + 10 ** 9))  # as an export over it leaves it
+    capsys.readouterr()
+    assert main(["score", str(videos["h264"]), str(videos["vp9"]), "--model", str(model), "--out", str(out),
+                 "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "weights:" in err and "--overwrite" in err, err
+    assert main(["score", str(videos["h264"]), "--model", str(model), "--out", str(out), "--quiet",
+                 "--overwrite"]) == 0
+    record = json.loads(out.with_name("r.csv.run.json").read_text())
+    record.pop("weights")  # as an earlier version wrote it: the path alone decides, as before
+    out.with_name("r.csv.run.json").write_text(json.dumps(record))
+    assert main(["score", str(videos["h264"]), str(videos["vp9"]), "--model", str(model), "--out", str(out),
+                 "--quiet"]) == 0
+    assert len(read_rows(out)) == 2
+
+
 def test_a_file_without_a_settings_record_resumes_with_a_warning(checkpoint, videos, tmp_path, capsys):
     out = tmp_path / "r.csv"
     model = str(checkpoint("llava"))
