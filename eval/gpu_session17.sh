@@ -11,8 +11,11 @@
 #       one archive with the model, the log and the predictions.
 #   bash eval/gpu_session17.sh all     both in one call (DATA_UNTIL 230 s by default).
 # Session 18 ran `all` (DATA_UNTIL=240) from the shipped model. The next step, `FIRST_CHUNK=3 all` from the model
-# shipped then (new pictures only), got no machine in sessions 18 and 19.
-# Results land in $OUT; copy the result files into eval/results/ and run `python eval/render_benchmarks.py`.
+# shipped then (new pictures only), got no machine in sessions 18 and 19. Session 20 ran `all` three times through
+# eval/gpu_session20.sh (a larger tower from scratch, FROM=...), which is shipped now; STEP_MS's default is its
+# step (about 350 ms on an H200; the smaller tower took 150 ms on an H100).
+# Results land in $OUT; copy the result files into eval/results/ and run `python eval/render_benchmarks.py`. The
+# archive comes back in parts of 15 MiB (the device returns no file over 16 MiB): `cat demo.tgz.part_* | tar -xz`.
 source eval/gpu_setup.sh  # OUT, LIMIT, left(), the wheels and this checkout installed
 S="python3 -m lmm_vqa.cli synth --layout graded --seconds 2 --fps 8 --workers 16"
 data() {
@@ -50,7 +53,7 @@ train() {
 import sys
 n = sum(1 for f in '$(train_files | paste -sd' ')'.split() for _ in open(f))
 budget = $LIMIT - ${RESERVE:-80} - $SECONDS - 30  # loading the model
-epoch_s = n // 128 * ${STEP_MS:-200} / 1000 + 7 / 2  # a validation (400 videos) every second epoch
+epoch_s = n // 128 * ${STEP_MS:-350} / 1000 + 7 / 2  # a validation (400 videos) every second epoch
 print(n, 'training videos', file=sys.stderr); print(max(1, int(budget / epoch_s)))")
   echo "training $EPOCHS epochs"
   timeout $(left ${RESERVE:-80}) bash -c "$(declare -f train_files val_files run); run output_dir=runs/demo_model \
@@ -67,6 +70,7 @@ print(n, 'training videos', file=sys.stderr); print(max(1, int(budget / epoch_s)
   cp data/g448/test/labels.txt runs/labels_g448.txt
   mv $OUT/train.log runs/
   tar -czf $OUT/demo.tgz -C runs demo_export train.log $(cd runs && ls pred_*.csv labels_*.txt)
+  split -b 15M $OUT/demo.tgz $OUT/demo.tgz.part_ && rm $OUT/demo.tgz
   echo "done at $SECONDS s"
 }
 case $1 in

@@ -6,7 +6,9 @@
 #                                       training from that base (lr LR, default 1e-3)
 #   bash eval/gpu_session20.sh more    new chunks until DATA_UNTIL, then training from the last call's best
 #                                       checkpoint (runs/demo_model, moved to runs/big_N first)
-# Carry .whl_demo. Results land in $OUT (demo.tgz: the exported model, its log and predictions).
+# Carry .whl_demo. Results land in $OUT (demo.tgz.part_*: the exported model, its log and predictions, in parts
+# of 15 MiB; `cat demo.tgz.part_* | tar -xz`). Session 20 ran `first` (DATA_UNTIL=230 STEP_MS=300 RESERVE=90),
+# then `more` twice (DATA_UNTIL=0; LR=5e-4, then 3e-4) on one H200; the third call's model is shipped.
 source eval/gpu_setup.sh
 case $1 in
   first) python3 eval/build_demo_base.py data/big_base --family fast_vlm --side 448 --embed-dims 32 64 128 256 512 \
