@@ -5,7 +5,7 @@
 
 `--family fast_vlm` (the bundled demo since session 11): a FastViT-HD tower (convolutional, 1.2 M parameters,
 in its trainable multi-branch form; `eval/export_demo_model.py` folds it) + Qwen2 4x256, 256 px input.
-`--embed-dims 32 64 128 256 512 --layers 1 2 2 2 1`: a larger tower (5.8 M parameters) of the same family.
+`--embed-dims 32 64 128 256 512 --layers 1 2 2 2 1`: a larger tower (5.7 M parameters) of the same family.
 
 `--dct-stem`: the vision tower's patch embedding starts as a 2-D DCT filter bank (luma at every frequency up
 to the budget, chroma at the lowest) instead of random filters, so that from the first step each patch token

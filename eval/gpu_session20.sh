@@ -1,7 +1,8 @@
 # GPU steps of session 20 (issue 15): the demo model's architecture with a larger tower (FastViT-HD widths
-# 32..512 and 1, 2, 2, 2, 1 blocks: 5.7 M parameters against the shipped 1.2 M; 9.7 M in all), trained from
-# scratch over calls back to back on one warm machine (data/ and runs/ stay there between calls), each making new
-# pictures first. Training, export and the 448x256 test split's scores are eval/gpu_session17.sh's `all` step.
+# 32..512 and 1, 2, 2, 2, 1 blocks: 5.7 M parameters against the 1.2 M of sessions 12-18; 9.7 M in all),
+# trained from scratch over calls back to back on one warm machine (data/ and runs/ stay there between calls),
+# each making new pictures first. Training, export and the 448x256 test split's scores are
+# eval/gpu_session17.sh's `all` step.
 #   bash eval/gpu_session20.sh first   the random base, then session 17's data (DATA_UNTIL, default 230 s) and
 #                                       training from that base (lr LR, default 1e-3)
 #   bash eval/gpu_session20.sh more    new chunks until DATA_UNTIL, then training from the last call's best

@@ -210,7 +210,8 @@ WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
 def weights_stamp(ckpt: Checkpoint) -> str | None:
     """A short stamp of the weight files in a checkpoint's local folders (base and adapters): their names, sizes
     and modification times, hashed. It changes when a folder is trained or exported into again under the same
-    name, which its path alone does not show; None for a hub model (its id names one revision at a time)."""
+    name, which its path alone does not show; None for a hub id (not stamped: which revision it resolves to is
+    known only when it loads)."""
     import hashlib
 
     folders = [Path(f) for f in (ckpt.base, *ckpt.adapters.values()) if Path(f).is_dir()]
