@@ -343,6 +343,11 @@ DEMO_S18 = {"224x128 test split (CPU)": ("demo_s16_g224", "demo_s18_g224"),
             "448x256 test split (GPU)": ("demo_s18_shipped_g448", "demo_s18_g448"),
             **unseen_checks("demo_s18", before="demo_s16")}
 
+DEMO_S20_FIT = {"session 18's model, held-out sources (test split, GPU)": "demo_s20_shipped_g448",
+                "session 18's model, its training sources (CPU)": "demo_s18_g448train",
+                "session 20's model, held-out sources (test split, GPU)": "demo_s20_g448",
+                "session 20's model, its training sources (CPU)": "demo_s20_g448train"}
+
 DEMO_S20 = {"224x128 test split (CPU)": ("demo_s18_g224", "demo_s20_g224"),
             "224x128 test split, dead-leaves sources only": ("demo_s18_g224_dl", "demo_s20_g224_dl"),
             "448x256 test split (GPU)": ("demo_s20_shipped_g448", "demo_s20_g448"),
@@ -453,6 +458,7 @@ RENDERERS = {"dtype_agreement": dtype_agreement, "gpu_tests": gpu_tests, "train_
              "demo_s15cpu": lambda: demo_compare(DEMO_S15CPU, "session 15, shipped"),
              "demo_s16": lambda: demo_compare(DEMO_S16, "session 16, shipped now", "session 15"),
              "graded_reference": lambda: graded_reference(GRADED_REFERENCE),
+             "demo_s20_fit": lambda: graded_reference(DEMO_S20_FIT),
              "demo_s16cpu": lambda: demo_compare(DEMO_S16CPU, "60 more steps on this CPU", "session 16, shipped"),
              "demo_s18": lambda: demo_compare(DEMO_S18, "session 18, shipped now", "session 16"),
              "demo_s20": lambda: demo_compare(DEMO_S20, "session 20, shipped now", "session 18"),
