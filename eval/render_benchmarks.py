@@ -343,6 +343,31 @@ DEMO_S18 = {"224x128 test split (CPU)": ("demo_s16_g224", "demo_s18_g224"),
             "448x256 test split (GPU)": ("demo_s18_shipped_g448", "demo_s18_g448"),
             **unseen_checks("demo_s18", before="demo_s16")}
 
+def error_split(rows: dict) -> str:
+    """graded_check.py --vs-ssim's split of models' scores (`rows`: a row's label -> result file), then each
+    kind-strength cell's mean SSIM on those clips (the same for every model: the first file's) beside the
+    calibration's target at that strength."""
+    recs = {label: load(name) for label, name in rows.items()}
+    out = [[label, f"{r['figures']['srcc']:.3f}", f"{r['figures']['cell_srcc']:.3f}",
+            *(f"{100 * r['figures']['shares'][k]:.0f}%" for k in ("cells", "sources", "clips")),
+            f"{r['figures']['within_cell_ssim_srcc']:.2f}"] for label, r in recs.items()]
+    split = table(["model", "SRCC", "SRCC of the cell means alone", "variance: cells", "sources", "each clip's own",
+                   "inside a cell: score vs the clip's SSIM (SRCC)"], out)
+    cells = next(iter(recs.values()))["figures"]["cell_ssim"]
+    kinds = sorted({key.rsplit("_", 1)[0] for key in cells})
+    strengths = sorted({key.rsplit("_", 1)[1] for key in cells})
+    from lmm_vqa.synth import GRADED_SSIM
+
+    targets = dict(zip(strengths, GRADED_SSIM))
+    ssim = table(["kind", *(f"strength {int(t) / 100:g} (target {targets[t]})" for t in strengths)],
+                 [[k, *(f"{cells[f'{k}_{t}']:.3f}" for t in strengths)] for k in kinds])
+    return (split + "\n\nEach cell's mean SSIM on these clips (luma, 4 keyframes, against the source's pristine "
+            "clip):\n\n" + ssim + "\n\n" + "\n\n".join(provenance(r, name) for r, name in
+                                                              zip(recs.values(), rows.values())))
+
+
+DEMO_S20_SPLIT = {"session 18's model": "demo_s18_g224_split", "session 20's model": "demo_s20_g224_split"}
+
 DEMO_S20_FIT = {"session 18's model, held-out sources (test split, GPU)": "demo_s20_shipped_g448",
                 "session 18's model, its training sources (CPU)": "demo_s18_g448train",
                 "session 20's model, held-out sources (test split, GPU)": "demo_s20_g448",
@@ -459,6 +484,7 @@ RENDERERS = {"dtype_agreement": dtype_agreement, "gpu_tests": gpu_tests, "train_
              "demo_s16": lambda: demo_compare(DEMO_S16, "session 16, shipped now", "session 15"),
              "graded_reference": lambda: graded_reference(GRADED_REFERENCE),
              "demo_s20_fit": lambda: graded_reference(DEMO_S20_FIT),
+             "demo_s20_split": lambda: error_split(DEMO_S20_SPLIT),
              "demo_s16cpu": lambda: demo_compare(DEMO_S16CPU, "60 more steps on this CPU", "session 16, shipped"),
              "demo_s18": lambda: demo_compare(DEMO_S18, "session 18, shipped now", "session 16"),
              "demo_s20": lambda: demo_compare(DEMO_S20, "session 20, shipped now", "session 18"),

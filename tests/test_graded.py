@@ -161,9 +161,11 @@ def test_the_graded_check_counts_pristine_first_and_per_kind_srcc(graded, tmp_pa
     assert r["within_source_srcc"] == pytest.approx(1.0) and r["pristine_sd"] is None  # one test source
     assert r["score_sd"] == pytest.approx(np.std([1 + 4 * m / 100 for m in labels["mos"]]))
     assert r["pairs"] == len(synth.GRADED_PARAMS) * 3  # one test source; strengths 0.5, 0.75 and 1.0 are clear
+    assert r["cell_srcc"] == pytest.approx(1.0) and r["shares"]["cells"] == pytest.approx(1.0)
     # a score that the content shifts (one offset per source): each source's ranking stays perfect, the pristine
     # clips spread by the offsets, and the overall SRCC falls
-    lines = [line for split in ("train", "val", "test") for line in (out / split / "labels.txt").read_text().split()]
+    lines = [f"{out / split / line}" for split in ("train", "val", "test")
+             for line in (out / split / "labels.txt").read_text().split()]
     (tmp_path / "all.txt").write_text("\n".join(lines) + "\n")
     offset = {}
     rows = ["path,status,score"]
@@ -176,6 +178,21 @@ def test_the_graded_check_counts_pristine_first_and_per_kind_srcc(graded, tmp_pa
     shifted = check(tmp_path / "shifted.csv", tmp_path / "all.txt")
     assert shifted["within_source_srcc"] == pytest.approx(1.0) and shifted["srcc"] < 0.99
     assert shifted["pristine_sd"] == pytest.approx(np.std([0.0, 0.5, 1.0]))
+    # the split: the cells still order the labels, the sources' offsets carry a share, no clip has a rest of its own
+    assert shifted["cell_srcc"] == pytest.approx(1.0) and shifted["shares"]["sources"] > 0.05
+    assert shifted["shares"]["clips"] == pytest.approx(0.0, abs=1e-9)
+    # with each clip's own SSIM: every distorted cell's mean SSIM; scores made from the SSIM itself follow it
+    # inside every cell (three sources here: one clip per cell and source)
+    from graded_check import full_reference_labels
+
+    all_labels = load_labels(tmp_path / "all.txt")
+    ssim = full_reference_labels(all_labels, "ssim")
+    rows = ["path,status,score"] + [f"{n},ok,{v}" for n, v in zip(all_labels["name"], ssim)]
+    (tmp_path / "ssim.csv").write_text("\n".join(rows) + "\n")
+    r = check(tmp_path / "ssim.csv", tmp_path / "all.txt", vs_ssim=True)
+    assert len(r["cell_ssim"]) == len(synth.GRADED_PARAMS) * 4 and all(0 < v < 1 for v in r["cell_ssim"].values())
+    assert r["within_cell_ssim_srcc"] == pytest.approx(1.0)
+    assert shifted["cell_srcc"] == pytest.approx(1.0) and "within_cell_ssim_srcc" not in shifted
 
 
 def test_sources_past_the_sample_images_are_dead_leaves_pictures():
