@@ -49,3 +49,42 @@ def test_hflip_mirrors_a_share_of_the_samples_the_same_way_on_every_run(videos, 
     assert 25 < sum(mirrored) < 55  # about half of the 80 samples
     with pytest.raises(ValueError, match="hflip"):
         TrainConfig(model="m", train_labels="l", hflip=1.5)
+
+
+def test_random_crop_cuts_squares_at_the_frames_scale_from_all_over_the_frame(videos, tmp_path):
+    from transformers import CLIPImageProcessor, Qwen2VLImageProcessor
+
+    from train.lora_finetune import check_random_crop
+
+    sampling = Sampling.parse("fps:2", 4)
+    for name in ("odd_size", "portrait"):
+        paths = [str(videos[name])] * 30
+        plain = VideoSamples(paths, sampling, "all", seed=1, cache=tmp_path / "cache")
+        cut = VideoSamples(paths, sampling, "all", seed=1, cache=tmp_path / "cache", random_crop=True)
+        full = plain[0][0]
+        _, h, w, _ = full.shape
+        side, long = min(h, w), max(h, w)
+        places = set()
+        for i in range(len(paths)):
+            square = cut[i][0]
+            assert square.shape == (len(full), side, side, 3) and square.flags["C_CONTIGUOUS"]
+            at = [o for o in range(long - side + 1)
+                  if np.array_equal(square, full[:, :, o:o + side] if w > h else full[:, o:o + side])]
+            assert at, "the square is the frame's own pixels, not resized"
+            places.add(at[0])
+            np.testing.assert_array_equal(cut[i][0], square)  # the same on a resumed run
+        assert len(places) > (long - side + 1) // 3  # spread over the frame, not one place
+    # a processor that resizes the short side and centre-crops keeps the same pixels of a centred square as of the
+    # whole frame: the squares are what scoring sees, moved
+    clip = CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
+    frame = np.random.default_rng(0).integers(0, 256, (64, 112, 3), dtype=np.uint8)
+    whole = clip(frame, return_tensors="np")["pixel_values"]
+    gap = {o: np.abs(whole - clip(frame[:, o:o + 64], return_tensors="np")["pixel_values"]).mean()
+           for o in range(0, 49, 4)}
+    assert gap[24] < 0.05 * min(g for o, g in gap.items() if o != 24)  # the centred square, and only it
+    check_random_crop(clip, TrainConfig(model="m", train_labels="l", random_crop=True))
+    with pytest.raises(ValueError, match="random_crop"):  # Qwen-VL keeps the whole frame: a square would be new
+        check_random_crop(Qwen2VLImageProcessor(), TrainConfig(model="m", train_labels="l", random_crop=True))
+    with pytest.raises(ValueError, match="random_crop"):
+        check_random_crop(clip, TrainConfig(model="m", train_labels="l", random_crop=True, views="dual",
+                                            encoder="dual"))

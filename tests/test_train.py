@@ -125,9 +125,10 @@ def test_time_steps_says_where_a_steps_time_goes(tmp_path, checkpoint, synth_vdp
 
 def test_frame_cache_and_val_limit_in_a_run(tmp_path, checkpoint, synth_vdpve):
     """frame_cache: every training video decoded once into the cache before the first epoch; val_limit: the
-    validation scores that many videos."""
+    validation scores that many videos; random_crop and hflip run on cached frames (LLaVA's processor centre-crops)."""
     cache = tmp_path / "cache"
-    out = _train(tmp_path, checkpoint, synth_vdpve, "cached", "max_steps=2", f"frame_cache={cache}", "val_limit=3")
+    out = _train(tmp_path, checkpoint, synth_vdpve, "cached", "max_steps=2", f"frame_cache={cache}", "val_limit=3",
+                 "random_crop=true", "hflip=0.5")
     n_train = len((synth_vdpve / "train/labels.txt").read_text().splitlines())
     assert len(list(cache.glob("*.npy"))) == n_train and not list(cache.glob("*.part"))
     val = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines() if "val_n" in line]

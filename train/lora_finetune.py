@@ -67,6 +67,10 @@ class TrainConfig:
     frames_per_sample: str = "random"  # frame mode: "random" keyframe per step | "all" (each keyframe, scores pooled)
     hflip: float = 0.0  # mirror a sample's frames left to right with this probability: more content from the same
     #                     videos, and quality does not change with it (as with VQA datasets' own labels)
+    random_crop: bool = False  # for processors that resize the short side and centre-crop a square (CLIP's): cut
+    #                            each sample's frames to a square of the short side at a random place first, so the
+    #                            crop moves over the frame; the scale, and so what the artefacts look like, is the
+    #                            one scoring sees (scoring keeps the centre)
     prompt: str | None = ScorerConfig.prompt  # prompts/ name or file; None: score_frame / score_clip
     levels: dict = field(default_factory=lv.DEFAULT_LEVELS.to_json)  # {word: value}, worst to best (as ScorerConfig)
     views: str = ScorerConfig.views  # frame | global | local | dual (HIVE: global + native-resolution local views)
@@ -169,15 +173,26 @@ def normalise_in_groups(mos: np.ndarray, std: np.ndarray, groups: list[str]) -> 
     return out, out_std
 
 
+def check_random_crop(image_processor, cfg: TrainConfig) -> None:
+    """random_crop moves the window scoring keeps: only where that window is a centred square of the short side's
+    scale, i.e. the processor resizes the short side and centre-crops, and each frame is one image (views: frame)."""
+    size = getattr(image_processor, "size", None) or {}
+    if not (getattr(image_processor, "do_center_crop", False) and "shortest_edge" in size and cfg.views == "frame"):
+        raise ValueError(f"random_crop: {type(image_processor).__name__} does not resize the short side and "
+                         f"centre-crop (or views is not 'frame': {cfg.views!r}), so a random square would show the "
+                         "model a view scoring never gives it; leave random_crop off")
+
+
 class VideoSamples(torch.utils.data.Dataset):
-    """Item i -> (keyframes of video i, i). Which keyframe a step sees, and whether it is mirrored (`hflip`: the
-    probability), depends only on (seed, epoch, i), so a resumed run sees exactly what an uninterrupted one would.
-    With a `cache` folder the keyframes are decoded once and read back from there afterwards."""
+    """Item i -> (keyframes of video i, i). Which keyframe a step sees, whether it is mirrored (`hflip`: the
+    probability) and where its square is cut (`random_crop`) depend only on (seed, epoch, i), so a resumed run sees
+    exactly what an uninterrupted one would. With a `cache` folder the keyframes are decoded once and read back from
+    there afterwards."""
 
     def __init__(self, paths: list[str], sampling: Sampling, pick: str, seed: int, cache: str | None = None,
-                 hflip: float = 0.0):
+                 hflip: float = 0.0, random_crop: bool = False):
         self.paths, self.sampling, self.pick, self.seed, self.epoch = paths, sampling, pick, seed, 0
-        self.hflip = hflip
+        self.hflip, self.random_crop = hflip, random_crop
         self.cache = Path(cache) if cache else None
         if self.cache:
             self.cache.mkdir(parents=True, exist_ok=True)
@@ -214,6 +229,11 @@ class VideoSamples(torch.utils.data.Dataset):
             frames = frames[rng.integers(len(frames))][None]
         if self.hflip and rng.uniform() < self.hflip:
             frames = np.ascontiguousarray(frames[:, :, ::-1])  # (T, H, W, 3): W reversed
+        if self.random_crop:
+            _, h, w, _ = frames.shape
+            side = min(h, w)
+            y, x = rng.integers(h - side + 1), rng.integers(w - side + 1)
+            frames = np.ascontiguousarray(frames[:, y:y + side, x:x + side])
         return frames, i
 
 
@@ -489,6 +509,8 @@ def main(argv=None) -> dict:
     base = str(Path(base).resolve()) if Path(base).is_dir() else base  # adapters name their base by it
     processor = AutoProcessor.from_pretrained(base)
     processor.tokenizer.padding_side = "left"  # the answer position is last in every row, as in scoring
+    if cfg.random_crop:
+        check_random_crop(processor.image_processor, cfg)
     dtype = torch_dtype(cfg.dtype, device.type)
     load_kwargs = {"dtype": dtype, "attn_implementation": "sdpa"}
     if cfg.quantization:
@@ -548,7 +570,7 @@ def main(argv=None) -> dict:
 
     dataset = VideoSamples(list(train["path"]), Sampling.parse(cfg.frames, cfg.max_frames),
                            "random" if cfg.mode == "frame" and cfg.frames_per_sample == "random" else "all", cfg.seed,
-                           cfg.frame_cache, hflip=cfg.hflip)
+                           cfg.frame_cache, hflip=cfg.hflip, random_crop=cfg.random_crop)
     if cfg.frame_cache:
         fill_frame_cache(dataset, cfg.num_workers, rank, world, disable=not accelerator.is_main_process)
         accelerator.wait_for_everyone()
