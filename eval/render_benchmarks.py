@@ -378,6 +378,23 @@ DEMO_S20 = {"224x128 test split (CPU)": ("demo_s18_g224", "demo_s20_g224"),
             "448x256 test split (GPU)": ("demo_s20_shipped_g448", "demo_s20_g448"),
             **unseen_checks("demo_s20", before="demo_s18")}
 
+DEMO_S21 = {"224x128 test split (CPU)": ("demo_s20_g224", "demo_s21_g224"),
+            "224x128 test split, dead-leaves sources only": ("demo_s20_g224_dl", "demo_s21_g224_dl"),
+            "448x256 test split (GPU)": ("demo_s21_shipped_g448", "demo_s21_g448"),
+            **unseen_checks("demo_s21", before="demo_s20")}
+
+DEMO_S21_CALLS = {"session 20's model (shipped before)": "demo_s21_shipped_g448",
+                  "after call 1": "demo_s21_call1_g448", "after call 2": "demo_s21_call2_g448",
+                  "after call 3 (best validation: shipped now)": "demo_s21_g448",
+                  "after call 4 (validated lower: not shipped)": "demo_s21_call4_g448"}
+
+DEMO_S21_FIT = {"session 20's model, held-out sources (test split, GPU)": "demo_s21_shipped_g448",
+                "session 20's model, its training sources (CPU)": "demo_s20_g448train",
+                "session 21's model, held-out sources (test split, GPU)": "demo_s21_g448",
+                "session 21's model, its training sources (CPU)": "demo_s21_g448train"}
+
+DEMO_S21_SPLIT = {"session 20's model": "demo_s20_g224_split", "session 21's model": "demo_s21_g224_split"}
+
 
 def graded_reference(rows: dict) -> str:
     """Models on one graded test split, overall and per kind: `rows` maps a row's label to its result file."""
@@ -487,7 +504,11 @@ RENDERERS = {"dtype_agreement": dtype_agreement, "gpu_tests": gpu_tests, "train_
              "demo_s20_split": lambda: error_split(DEMO_S20_SPLIT),
              "demo_s16cpu": lambda: demo_compare(DEMO_S16CPU, "60 more steps on this CPU", "session 16, shipped"),
              "demo_s18": lambda: demo_compare(DEMO_S18, "session 18, shipped now", "session 16"),
-             "demo_s20": lambda: demo_compare(DEMO_S20, "session 20, shipped now", "session 18"),
+             "demo_s20": lambda: demo_compare(DEMO_S20, "session 20", "session 18"),
+             "demo_s21": lambda: demo_compare(DEMO_S21, "session 21, shipped now", "session 20"),
+             "demo_s21_calls": lambda: graded_reference(DEMO_S21_CALLS),
+             "demo_s21_fit": lambda: graded_reference(DEMO_S21_FIT),
+             "demo_s21_split": lambda: error_split(DEMO_S21_SPLIT),
              "demo_fastvlm_unseen": lambda: demo_graded_attempt(splits={
                  "320x180, dead-leaves content never trained on": "demo_fastvlm_unseen_320",
                  "the same, re-encoded with HEVC": "demo_fastvlm_unseen_hevc",
