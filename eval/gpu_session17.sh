@@ -12,8 +12,9 @@
 #   bash eval/gpu_session17.sh all     both in one call (DATA_UNTIL 230 s by default).
 # Session 18 ran `all` (DATA_UNTIL=240) from the shipped model. The next step, `FIRST_CHUNK=3 all` from the model
 # shipped then (new pictures only), got no machine in sessions 18 and 19. Session 20 ran `all` three times through
-# eval/gpu_session20.sh (a larger tower from scratch, FROM=...), which is shipped now; STEP_MS's default is its
-# step (about 350 ms on an H200; the smaller tower took 150 ms on an H100).
+# eval/gpu_session20.sh (a larger tower from scratch, FROM=...); STEP_MS's default is its step (about 350 ms on an
+# H200; the smaller tower took 150 ms on an H100). Session 21 ran `FIRST_CHUNK=3 all` four times through
+# eval/gpu_session21.sh (from session 20's model, with random_crop): its third call's model is shipped now.
 # Results land in $OUT; copy the result files into eval/results/ and run `python eval/render_benchmarks.py`. The
 # archive comes back in parts of 15 MiB (the device returns no file over 16 MiB): `cat demo.tgz.part_* | tar -xz`.
 source eval/gpu_setup.sh  # OUT, LIMIT, left(), the wheels and this checkout installed
