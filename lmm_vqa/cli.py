@@ -59,6 +59,9 @@ def add_scorer_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mode", choices=["frame", "clip"],
                    help="frame: score each keyframe and average (default); clip: all keyframes in one prompt")
     p.add_argument("--prompt", help="a prompt name from prompts/ or a prompt file")
+    p.add_argument("--crops", type=int, help="for processors that keep the centre square (LLaVA's, the demo "
+                                             "model's): score this many squares spread over each frame and average "
+                                             "(default 1, the centre; the demo model: 3)")
     p.add_argument("--preset", help="score as a published model's preset (`lmm-vqa models` lists them; default: "
                                     "the checkpoint's own, found by its hub id)")
     p.add_argument("--device", help="cuda, cuda:1, cpu, ... (default: cuda if available)")
@@ -77,7 +80,7 @@ def add_scorer_args(p: argparse.ArgumentParser) -> None:
 def scorer_kwargs(args) -> dict:
     """load_scorer's arguments from the flags (None: from scorer.json or the default)."""
     return dict(model=args.model, dtype=args.dtype, mode=args.mode, frames=args.frames, max_frames=args.max_frames,
-                prompt=args.prompt, fp8_scaling=args.fp8_scaling)
+                prompt=args.prompt, crops=args.crops, fp8_scaling=args.fp8_scaling)
 
 
 def describe_model(args, speak: bool = True):

@@ -26,7 +26,8 @@ from lmm_vqa.levels import DEFAULT_LEVELS, LevelSet, pool_frames, score_from_pro
 from lmm_vqa.models import cache_keyword
 from lmm_vqa.prompts import load_scoring_prompt
 from lmm_vqa.video import Frames, Sampling, load_frames, qwen_video_resize, shrink
-from lmm_vqa.views import VIEWS, encoder_input_px, frame_views, mean_colour, views_per_frame
+from lmm_vqa.views import (VIEWS, centre_crops_square, encoder_input_px, frame_views, mean_colour, spread_squares,
+                           views_per_frame)
 
 SCORER_FILE = "scorer.json"
 
@@ -45,6 +46,9 @@ class ScorerConfig:
     levels: dict = field(default_factory=DEFAULT_LEVELS.to_json)  # {word: value}, worst to best
     views: str = "frame"  # frame (as is) | global (padded square) | local | dual (global + local), see views.py
     local_views: str = "grid:4"  # local views: grid:N native-resolution crops | fragments:G (FAST-VQA)
+    # views: frame with a processor that keeps the centre square (CLIP's): score this many squares of the short
+    # side spread along the long side, each its own prompt, their probabilities averaged (1: the centre only)
+    crops: int = 1
     # shared: one vision tower, every view its own image in the prompt, the LM attends over all their tokens;
     # dual: HIVE's dual encoder (dual.py), local views through their own encoder, fused into the global view's
     # tokens before the LM (needs views: dual and a checkpoint trained with it)
@@ -74,6 +78,11 @@ class ScorerConfig:
         if self.views not in VIEWS:
             raise ValueError(f"views must be one of {VIEWS}, got {self.views!r}")
         views_per_frame(self.views, self.local_views)  # validates local_views
+        if self.crops < 1:
+            raise ValueError(f"crops must be at least 1, got {self.crops}")
+        if self.crops > 1 and (self.views != "frame" or self.mode != "frame" or self.method != "levels"):
+            raise ValueError(f"crops scores squares of each frame apart: it needs views: frame, mode: frame and "
+                             f"method: levels, got views: {self.views}, mode: {self.mode}, method: {self.method}")
         if self.encoder not in ("shared", "dual"):
             raise ValueError(f"encoder must be 'shared' or 'dual', got {self.encoder!r}")
         if self.encoder == "dual" and self.views != "dual":
@@ -212,8 +221,10 @@ def prompt_images(frames, config: ScorerConfig, size_px: int, fill) -> list[np.n
 
 def images_per_prompt(frames, config: ScorerConfig, size_px: int, fill) -> list[list[np.ndarray]]:
     """Each prompt's images: one prompt of every frame's views in clip mode, one prompt per frame
-    in frame mode."""
+    in frame mode (per square of each frame, frame by frame, with `crops`)."""
     frames = list(frames)
+    if config.crops > 1:
+        frames = [sq for f in frames for sq in spread_squares(f, config.crops)]
     groups = [frames] if config.mode == "clip" else [[f] for f in frames]
     return [prompt_images(g, config, size_px, fill) for g in groups]
 
@@ -375,6 +386,9 @@ class Scorer:
             self.exact = any(len(ids) > 1 for ids in self.level_ids) or len(set(firsts)) < len(firsts)
         self.mrope = family_of(dual.inner_model(model).config).mrope  # M-RoPE families keep their text offsets
         self.view_size_px, self.view_fill = view_geometry(processor, config)
+        if config.crops > 1 and not centre_crops_square(processor.image_processor):
+            raise ValueError(f"crops: {type(processor.image_processor).__name__} does not resize the short side "
+                             "and keep the centre square, so it already sees more than one square; use crops: 1")
         self._prep_stream = None  # CUDA stream for preprocessing, made on first use
         self.pin_frames = _model_device(model).type == "cuda"  # decoded frames go to page-locked memory
         self._prompts = {}  # (images, question, answer prefix) -> rendered scoring prompt
@@ -592,6 +606,8 @@ class Scorer:
             row.update(status="error", error=f"model failed: {errors[0]}")
         else:
             per_frame = np.stack(frame_probs)  # (T, L), or (1, L) in clip mode
+            if self.config.crops > 1:  # (T * crops, L), frame by frame: each frame's squares averaged
+                per_frame = per_frame.reshape(-1, self.config.crops, per_frame.shape[-1]).mean(1)
             summary = self.summarise(pool_frames(per_frame, np.ones((1, len(per_frame))))[0])
             levels = summary.pop("levels")
             row.update({k: round(v, 6) for k, v in summary.items()})

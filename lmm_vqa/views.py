@@ -83,6 +83,22 @@ def _grid_starts(length: int, window: int, count: int) -> list[int]:
     return [round(i * (length - window) / (count - 1)) for i in range(count)]
 
 
+def centre_crops_square(image_processor) -> bool:
+    """Whether the processor resizes the short side and keeps the centre square (CLIP's): then a square of the
+    frame's short side, anywhere along the long side, is what it sees of the frame, moved."""
+    size = getattr(image_processor, "size", None) or {}
+    return bool(getattr(image_processor, "do_center_crop", False)) and "shortest_edge" in size
+
+
+def spread_squares(frame: np.ndarray, count: int) -> list[np.ndarray]:
+    """`count` squares of the frame's short side, spread evenly along its long side from one end to the other
+    (one: the centre): video recognition's 3-crop testing, at the frame's own scale."""
+    h, w = frame.shape[:2]
+    side = min(h, w)
+    starts = _grid_starts(max(h, w), side, count)
+    return [np.ascontiguousarray(frame[:, s:s + side] if w > h else frame[s:s + side]) for s in starts]
+
+
 def grid_crops(frame: np.ndarray, size_px: int, count: int, fill) -> list[np.ndarray]:
     """`count` native-resolution crops of size_px, on a rows x cols grid shaped like the frame."""
     frame = _pad_to(frame, size_px, fill)

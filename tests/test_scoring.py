@@ -285,3 +285,28 @@ def test_compiled_bf16_scores_round_as_eager(checkpoint, videos, tmp_path, monke
                                                device="cpu", compile=c).score_paths(paths, batch_size=4)]
               for c in ("off", "on")]
     np.testing.assert_allclose(scores[1], scores[0], atol=1e-6)
+
+
+def test_crops_average_squares_spread_over_each_frame(checkpoint, videos):
+    from lmm_vqa.views import spread_squares
+
+    frame = np.arange(50 * 78 * 3, dtype=np.uint8).reshape(50, 78, 3)
+    squares = spread_squares(frame, 3)
+    assert [s.shape for s in squares] == [(50, 50, 3)] * 3
+    assert np.array_equal(squares[0], frame[:, :50]) and np.array_equal(squares[2], frame[:, 28:])
+    assert np.array_equal(spread_squares(frame, 1)[0], frame[:, 14:64])  # one: the centre, as the processor keeps
+    assert np.array_equal(spread_squares(frame.transpose(1, 0, 2), 2)[1], frame.transpose(1, 0, 2)[28:])  # portrait
+
+    centre, spread = load_scorer(checkpoint("llava")), load_scorer(checkpoint("llava"), crops=3)
+    row = spread.score_video(videos["odd_size"])  # 50 x 78
+    frames = centre.load(videos["odd_size"]).frames
+    # by hand: every square scored alone as a frame of its own, averaged over a frame's squares, then over frames
+    per_frame = np.stack([np.mean([centre.frames_results(sq[None])[0] for sq in spread_squares(f, 3)], 0)
+                          for f in frames])
+    assert row["score"] == pytest.approx(centre.summarise(per_frame.mean(0))["score"], abs=1e-5)
+    assert row["frame_scores"] == pytest.approx([centre.summarise(p)["score"] for p in per_frame], abs=1e-5)
+    assert row["score"] != pytest.approx(centre.score_video(videos["odd_size"])["score"], abs=1e-4)
+    with pytest.raises(ValueError, match="crops"):  # Qwen-VL sees the whole frame already
+        load_scorer(checkpoint("qwen2_vl"), crops=3)
+    with pytest.raises(ValueError, match="crops"):
+        ScorerConfig(crops=3, mode="clip")

@@ -34,6 +34,7 @@ from lmm_vqa.scoring import (SCORER_FILE, Scorer, ScorerConfig, chw_tensors, inp
                              images_per_prompt, processor_inputs, prompt_placeholders, render_prompt,
                              resolve_level_tokens, view_geometry)
 from lmm_vqa.video import Sampling, load_frames
+from lmm_vqa.views import centre_crops_square
 
 
 @dataclass
@@ -176,8 +177,7 @@ def normalise_in_groups(mos: np.ndarray, std: np.ndarray, groups: list[str]) -> 
 def check_random_crop(image_processor, cfg: TrainConfig) -> None:
     """random_crop moves the window scoring keeps: only where that window is a centred square of the short side's
     scale, i.e. the processor resizes the short side and centre-crops, and each frame is one image (views: frame)."""
-    size = getattr(image_processor, "size", None) or {}
-    if not (getattr(image_processor, "do_center_crop", False) and "shortest_edge" in size and cfg.views == "frame"):
+    if not (centre_crops_square(image_processor) and cfg.views == "frame"):
         raise ValueError(f"random_crop: {type(image_processor).__name__} does not resize the short side and "
                          f"centre-crop (or views is not 'frame': {cfg.views!r}), so a random square would show the "
                          "model a view scoring never gives it; leave random_crop off")
