@@ -393,6 +393,11 @@ DEMO_S21_FIT = {"session 20's model, held-out sources (test split, GPU)": "demo_
                 "session 21's model, held-out sources (test split, GPU)": "demo_s21_g448",
                 "session 21's model, its training sources (CPU)": "demo_s21_g448train"}
 
+DEMO_S21_CROPS = {"224x128 test split": ("demo_s21_g224", "demo_s21_crops3_g224"),
+                  "224x128 test split, dead-leaves sources only": ("demo_s21_g224_dl", "demo_s21_crops3_g224_dl"),
+                  "448x256 test split": ("demo_s21_g448cpu", "demo_s21_crops3_g448cpu"),
+                  **unseen_checks("demo_s21_crops3", before="demo_s21")}
+
 DEMO_S21_SPLIT = {"session 20's model": "demo_s20_g224_split", "session 21's model": "demo_s21_g224_split"}
 
 
@@ -509,6 +514,7 @@ RENDERERS = {"dtype_agreement": dtype_agreement, "gpu_tests": gpu_tests, "train_
              "demo_s21_calls": lambda: graded_reference(DEMO_S21_CALLS),
              "demo_s21_fit": lambda: graded_reference(DEMO_S21_FIT),
              "demo_s21_split": lambda: error_split(DEMO_S21_SPLIT),
+             "demo_s21_crops": lambda: demo_compare(DEMO_S21_CROPS, "3 squares (crops: 3)", "the centre square"),
              "demo_fastvlm_unseen": lambda: demo_graded_attempt(splits={
                  "320x180, dead-leaves content never trained on": "demo_fastvlm_unseen_320",
                  "the same, re-encoded with HEVC": "demo_fastvlm_unseen_hevc",
