@@ -15,11 +15,15 @@
 # eval/gpu_session20.sh (a larger tower from scratch, FROM=...); STEP_MS's default is its step (about 350 ms on an
 # H200; the smaller tower took 150 ms on an H100). Session 21 ran `FIRST_CHUNK=3 all` four times through
 # eval/gpu_session21.sh (from session 20's model, with random_crop): its third call's model is shipped now.
+# Session 22 added, for eval/gpu_session21.sh with FIRST_CHUNK=7: BG_WORKERS=N makes further chunks in the
+# background while the model trains (N synth processes, until the training's time is up; the next call on the warm
+# machine trains on them), and VAL_MODELS="new shipped" scores the validation files with those models.
 # Results land in $OUT; copy the result files into eval/results/ and run `python eval/render_benchmarks.py`. The
 # archive comes back in parts of 15 MiB (the device returns no file over 16 MiB): `cat demo.tgz.part_* | tar -xz`.
 source eval/gpu_setup.sh  # OUT, LIMIT, left(), the wheels and this checkout installed
-S="python3 -m lmm_vqa.cli synth --layout graded --seconds 2 --fps 8 --workers 16"
+S="python3 -m lmm_vqa.cli synth --layout graded --seconds 2 --fps 8"
 data() {
+  local S="$S --workers ${WORKERS:-16}"
   [ -f data/g448/test/labels.txt ] || $S data/g448 --sources 96 --size 448x256 --seed 1 2>&1 | grep -v "video/s"
   echo "g448 ended at $SECONDS s"
   local i=${FIRST_CHUNK:-0}  # chunk i: seeds 20 + i and 40 + i; a later call starts past the chunks trained on
@@ -57,9 +61,17 @@ budget = $LIMIT - ${RESERVE:-80} - $SECONDS - 30  # loading the model
 epoch_s = n // 128 * ${STEP_MS:-350} / 1000 + 7 / 2  # a validation (400 videos) every second epoch
 print(n, 'training videos', file=sys.stderr); print(max(1, int(budget / epoch_s)))")
   echo "training $EPOCHS epochs"
+  if [ -n "$BG_WORKERS" ]; then  # chunks for the next call, made while this one trains (none finishes within
+    # a few seconds, so the training's file list, read at its start, does not change under it)
+    ( WORKERS=$BG_WORKERS DATA_UNTIL=$(( LIMIT - ${RESERVE:-80} )); data ) > $OUT/bg_data.log 2>&1 &
+    BG=$!
+  fi
   timeout $(left ${RESERVE:-80}) bash -c "$(declare -f train_files val_files run); run output_dir=runs/demo_model \
     epochs=$EPOCHS lr=${LR:-3e-4} log_every=10 val_every=2 $EXTRA" > $OUT/train.log 2>&1
   echo "training ended at $SECONDS s"
+  if [ -n "$BG_WORKERS" ]; then  # a chunk cut short is made again by the next call
+    kill $BG; pkill -f "lmm_vqa.cli synth"; wait $BG; grep "ended at" $OUT/bg_data.log
+  fi
   grep -v "it/s" $OUT/train.log | grep "epoch\|best" | tail -n 30; cp runs/demo_model/log.jsonl $OUT/
   python3 eval/export_demo_model.py runs/demo_model runs/demo_export
   for m in new shipped; do  # both models on the same clips
@@ -67,6 +79,14 @@ print(n, 'training videos', file=sys.stderr); print(max(1, int(budget / epoch_s)
       --out runs/pred_${m}_g448.csv --overwrite --quiet --batch-size 256 --workers 14
     python3 eval/graded_check.py runs/pred_${m}_g448.csv --labels data/g448/test/labels.txt \
       --record $OUT/demo_s17_${m}_g448.json | tail -n 2
+  done
+  for m in ${VAL_MODELS:-}; do  # the validation files, whole (training validates on 400 of their clips)
+    for v in data/g448/val/labels.txt data/n224_${FIRST_CHUNK:-0}/val/labels_new.txt; do
+      python3 -m lmm_vqa.cli score $(dirname $v) $([ $m = new ] && echo --model runs/demo_export) \
+        --out runs/val_${m}_$(basename $(dirname $(dirname $v))).csv --overwrite --quiet --batch-size 256 --workers 14
+      python3 eval/graded_check.py runs/val_${m}_$(basename $(dirname $(dirname $v))).csv --labels $v \
+        --record $OUT/val_${m}_$(basename $(dirname $(dirname $v))).json | tail -n 2
+    done
   done
   cp data/g448/test/labels.txt runs/labels_g448.txt
   mv $OUT/train.log runs/

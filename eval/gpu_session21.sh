@@ -5,7 +5,8 @@
 # 448x256 test split's scores (new and shipped model, same call) are eval/gpu_session17.sh's `all` step.
 #   bash eval/gpu_session21.sh first   from lmm_vqa/demo_model
 #   bash eval/gpu_session21.sh more    from the last call's best checkpoint (runs/demo_model, moved to runs/s21_N)
-# Carry .whl_demo. Results land in $OUT (demo.tgz.part_*: `cat demo.tgz.part_* | tar -xz`).
+# Session 22 ran it again from the model shipped then, on chunks past session 21's: FIRST_CHUNK=7 BG_WORKERS=8
+# (eval/gpu_session17.sh says what those do). Carry .whl_demo. Results land in $OUT (demo.tgz.part_*: `cat demo.tgz.part_* | tar -xz`).
 source eval/gpu_setup.sh
 case $1 in
   first) FROM=lmm_vqa/demo_model;;
@@ -13,5 +14,5 @@ case $1 in
   *) echo "step: first | more"; exit 2;;
 esac
 set +x
-FROM=$FROM FIRST_CHUNK=3 LR=${LR:-3e-4} EXTRA="random_crop=true $EXTRA" CALL_LIMIT=$(left 0) \
+FROM=$FROM FIRST_CHUNK=${FIRST_CHUNK:-3} LR=${LR:-3e-4} EXTRA="random_crop=true $EXTRA" CALL_LIMIT=$(left 0) \
   bash eval/gpu_session17.sh all
