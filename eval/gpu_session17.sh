@@ -17,7 +17,9 @@
 # eval/gpu_session21.sh (from session 20's model, with random_crop): its third call's model is shipped now.
 # Session 22 added, for eval/gpu_session21.sh with FIRST_CHUNK=7: BG_WORKERS=N makes further chunks in the
 # background while the model trains (N synth processes, until the training's time is up; the next call on the warm
-# machine trains on them), and VAL_MODELS="new shipped" scores the validation files with those models.
+# machine trains on them), and VAL_MODELS="new shipped" scores the validation files with those models. RESERVE
+# must cover the export and every scoring after training: about 150 s with VAL_MODELS=new, 210 s with both (its
+# first call, given 150, ran past the device's 600 s).
 # Results land in $OUT; copy the result files into eval/results/ and run `python eval/render_benchmarks.py`. The
 # archive comes back in parts of 15 MiB (the device returns no file over 16 MiB): `cat demo.tgz.part_* | tar -xz`.
 source eval/gpu_setup.sh  # OUT, LIMIT, left(), the wheels and this checkout installed

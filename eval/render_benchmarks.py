@@ -400,6 +400,25 @@ DEMO_S21_CROPS = {"224x128 test split": ("demo_s21_g224", "demo_s21_crops3_g224"
 
 DEMO_S21_SPLIT = {"session 20's model": "demo_s20_g224_split", "session 21's model": "demo_s21_g224_split"}
 
+DEMO_S22_CALLS = {"session 21's model (shipped)": "demo_s22_shipped_g448",
+                  "after call 1 (6,378 training clips)": "demo_s22_call1_g448",
+                  "after call 2 (13,902)": "demo_s22_call2_g448",
+                  "after call 3 (25,188; best training validation)": "demo_s22_call3_g448"}
+
+DEMO_S22_VAL = {"448x256 validation file (g448/val)": ("demo_s22_val_shipped_g448", "demo_s22_val_call3_g448"),
+                "224x128 validation file (chunk 7's, dead-leaves sources)": ("demo_s22_val_shipped_n224",
+                                                                             "demo_s22_val_call3_n224")}
+
+DEMO_S22_VAL_GPU = {"session 21's model, 448x256 validation file": "demo_s22_val_shipped_g448_gpu",
+                    "after call 1, 448x256 validation file": "demo_s22_val_call1_g448_gpu",
+                    "after call 2, 448x256 validation file": "demo_s22_val_call2_g448_gpu",
+                    "after call 1, 224x128 validation file": "demo_s22_val_call1_n224_gpu",
+                    "after call 3, 224x128 validation file": "demo_s22_val_call3_n224_gpu"}
+
+DEMO_S22_TEST = {"224x128 test split": ("demo_s21_crops3_g224", "demo_s22_call3_g224"),
+                 "224x128 test split, dead-leaves sources only": ("demo_s21_crops3_g224_dl", "demo_s22_call3_g224_dl"),
+                 **unseen_checks("demo_s22_call3", before="demo_s21_crops3")}
+
 
 def graded_reference(rows: dict) -> str:
     """Models on one graded test split, overall and per kind: `rows` maps a row's label to its result file."""
@@ -515,6 +534,12 @@ RENDERERS = {"dtype_agreement": dtype_agreement, "gpu_tests": gpu_tests, "train_
              "demo_s21_fit": lambda: graded_reference(DEMO_S21_FIT),
              "demo_s21_split": lambda: error_split(DEMO_S21_SPLIT),
              "demo_s21_crops": lambda: demo_compare(DEMO_S21_CROPS, "3 squares (crops: 3)", "the centre square"),
+             "demo_s22_calls": lambda: graded_reference(DEMO_S22_CALLS),
+             "demo_s22_val": lambda: demo_compare(DEMO_S22_VAL, "session 22, call 3 (not shipped)",
+                                                  "session 21's model (shipped)"),
+             "demo_s22_val_gpu": lambda: graded_reference(DEMO_S22_VAL_GPU),
+             "demo_s22_test": lambda: demo_compare(DEMO_S22_TEST, "session 22, call 3 (not shipped)",
+                                                   "session 21's model (shipped)"),
              "demo_fastvlm_unseen": lambda: demo_graded_attempt(splits={
                  "320x180, dead-leaves content never trained on": "demo_fastvlm_unseen_320",
                  "the same, re-encoded with HEVC": "demo_fastvlm_unseen_hevc",
