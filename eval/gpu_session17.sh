@@ -84,10 +84,10 @@ print(n, 'training videos', file=sys.stderr); print(max(1, int(budget / epoch_s)
   done
   for m in ${VAL_MODELS:-}; do  # the validation files, whole (training validates on 400 of their clips)
     for v in data/g448/val/labels.txt data/n224_${FIRST_CHUNK:-0}/val/labels_new.txt; do
+      local name=val_${m}_$(basename $(dirname $(dirname $v)))  # val_new_g448, val_shipped_n224_7, ...
       python3 -m lmm_vqa.cli score $(dirname $v) $([ $m = new ] && echo --model runs/demo_export) \
-        --out runs/val_${m}_$(basename $(dirname $(dirname $v))).csv --overwrite --quiet --batch-size 256 --workers 14
-      python3 eval/graded_check.py runs/val_${m}_$(basename $(dirname $(dirname $v))).csv --labels $v \
-        --record $OUT/val_${m}_$(basename $(dirname $(dirname $v))).json | tail -n 2
+        --out runs/$name.csv --overwrite --quiet --batch-size 256 --workers 14
+      python3 eval/graded_check.py runs/$name.csv --labels $v --record $OUT/$name.json | tail -n 2
     done
   done
   cp data/g448/test/labels.txt runs/labels_g448.txt
