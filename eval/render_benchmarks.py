@@ -417,7 +417,14 @@ DEMO_S22_VAL_GPU = {"session 21's model, 448x256 validation file": "demo_s22_val
 
 DEMO_S22_TEST = {"224x128 test split": ("demo_s21_crops3_g224", "demo_s22_call3_g224"),
                  "224x128 test split, dead-leaves sources only": ("demo_s21_crops3_g224_dl", "demo_s22_call3_g224_dl"),
+                 "448x256 test split (scored in session 23)": ("demo_s21_crops3_g448cpu", "demo_s22_call3_g448cpu"),
                  **unseen_checks("demo_s22_call3", before="demo_s21_crops3")}
+
+DEMO_S22_CROPS = {"224x128 test split": ("demo_s22_call3_g224_c1", "demo_s22_call3_g224"),
+                  "448x256 test split": ("demo_s22_call3_g448cpu_c1", "demo_s22_call3_g448cpu")}
+
+DEMO_S22_FRESH = {"fresh 224x128 test split (seed 100)": ("demo_s22_fresh_shipped", "demo_s22_fresh_call3"),
+                  "the same, dead-leaves sources only": ("demo_s22_fresh_shipped_dl", "demo_s22_fresh_call3_dl")}
 
 
 def graded_reference(rows: dict) -> str:
@@ -535,11 +542,14 @@ RENDERERS = {"dtype_agreement": dtype_agreement, "gpu_tests": gpu_tests, "train_
              "demo_s21_split": lambda: error_split(DEMO_S21_SPLIT),
              "demo_s21_crops": lambda: demo_compare(DEMO_S21_CROPS, "3 squares (crops: 3)", "the centre square"),
              "demo_s22_calls": lambda: graded_reference(DEMO_S22_CALLS),
-             "demo_s22_val": lambda: demo_compare(DEMO_S22_VAL, "session 22, call 3 (not shipped)",
+             "demo_s22_val": lambda: demo_compare(DEMO_S22_VAL, "session 22, call 3 (the candidate)",
                                                   "session 21's model (shipped)"),
              "demo_s22_val_gpu": lambda: graded_reference(DEMO_S22_VAL_GPU),
-             "demo_s22_test": lambda: demo_compare(DEMO_S22_TEST, "session 22, call 3 (not shipped)",
+             "demo_s22_test": lambda: demo_compare(DEMO_S22_TEST, "session 22, call 3 (the candidate)",
                                                    "session 21's model (shipped)"),
+             "demo_s22_crops": lambda: demo_compare(DEMO_S22_CROPS, "3 squares (crops: 3)", "the centre square"),
+             "demo_s22_fresh": lambda: demo_compare(DEMO_S22_FRESH, "session 22, call 3 (the candidate)",
+                                                    "session 21's model (shipped until then)"),
              "demo_fastvlm_unseen": lambda: demo_graded_attempt(splits={
                  "320x180, dead-leaves content never trained on": "demo_fastvlm_unseen_320",
                  "the same, re-encoded with HEVC": "demo_fastvlm_unseen_hevc",
